@@ -1,0 +1,111 @@
+//! `cargo xtask bench`: runs the criterion benchmarks and writes their figures, measured in this
+//! run, into `docs/benchmarks.md` between `<!-- bench:NAME:start -->` / `<!-- bench:NAME:end -->`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{cargo, run, say};
+
+const DOC: &str = "docs/benchmarks.md";
+
+pub fn all() -> Result<()> {
+    matcher()?;
+    say(&format!("xtask bench: figures written to {DOC}"));
+    Ok(())
+}
+
+/// Target: the index at least 20x faster than the linear scan.
+fn matcher() -> Result<()> {
+    let command = "cargo bench -p hypershift-mirrors --bench matcher";
+    run(cargo().args(["bench", "-p", "hypershift-mirrors", "--bench", "matcher"]))?;
+    let group = "target/criterion/resolve_10k_refs_1k_rules";
+    let ours = median_ns(&format!("{group}/mirror_set_index"))?;
+    let baseline = median_ns(&format!("{group}/linear_scan_baseline"))?;
+    let ratio = baseline / ours;
+    let verdict = if ratio >= 20.0 { "meets" } else { "MISSES" };
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(s, "Command: `cargo xtask bench` (runs `{command}`).\n");
+    let _ = writeln!(
+        s,
+        "| resolving 10,000 references against 1,000 rules | median per batch | per reference |"
+    );
+    let _ = writeln!(s, "|---|---|---|");
+    let _ = writeln!(s, "| `MirrorSet` index | {} | {} |", ms(ours), per_ref(ours));
+    let _ = writeln!(
+        s,
+        "| linear scan baseline (in the bench) | {} | {} |",
+        ms(baseline),
+        per_ref(baseline)
+    );
+    let _ = writeln!(
+        s,
+        "\nRatio: **{ratio:.1}x** faster than the baseline; this {verdict} the target of at least 20x."
+    );
+    replace_section("matcher", &s)
+}
+
+fn ms(ns: f64) -> String {
+    format!("{:.2} ms", ns / 1e6)
+}
+
+fn per_ref(ns: f64) -> String {
+    format!("{:.0} ns", ns / 10_000.0)
+}
+
+/// The median point estimate (ns) from criterion's `new/estimates.json`.
+fn median_ns(dir: &str) -> Result<f64> {
+    let path = format!("{dir}/new/estimates.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let after = text
+        .split("\"median\"")
+        .nth(1)
+        .context("no median in estimates")?;
+    let value = after
+        .split("\"point_estimate\":")
+        .nth(1)
+        .context("no point_estimate in median")?;
+    let number: String = value
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        .collect();
+    number
+        .parse()
+        .with_context(|| format!("bad median {number:?} in {path}"))
+}
+
+fn replace_section(name: &str, body: &str) -> Result<()> {
+    let start = format!("<!-- bench:{name}:start -->");
+    let end = format!("<!-- bench:{name}:end -->");
+    let doc = std::fs::read_to_string(DOC).with_context(|| format!("cannot read {DOC}"))?;
+    let (Some(a), Some(b)) = (doc.find(&start), doc.find(&end)) else {
+        bail!("{DOC} lacks the markers {start} / {end}");
+    };
+    let updated = format!("{}{start}\n{body}{}", &doc[..a], &doc[b..]);
+    std::fs::write(Path::new(DOC), updated).with_context(|| format!("cannot write {DOC}"))
+}
+
+fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{cores} cores ({cpu})")
+}
