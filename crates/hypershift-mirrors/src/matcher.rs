@@ -1,0 +1,417 @@
+//! The matcher: which rule covers a reference, and the ordered pull candidates it yields.
+//!
+//! Semantics are containers/image `sysregistriesv2`:
+//! - the rule whose source is the longest prefix of the reference wins, where a prefix must end
+//!   on a component boundary: the end of the reference, or a following `/`, `@`, or `:` (a `:`
+//!   only after a repository, where it starts a tag: `quay.io` does not cover `quay.io:5000/x`,
+//!   nor `quay.io.example.com/x`);
+//! - `*.example.com` covers every host name ending in `.example.com` (without a port); an exact
+//!   rule beats a wildcard, and a longer wildcard beats a shorter one;
+//! - a candidate is the mirror location followed by the rest of the reference after the prefix
+//!   (for an image-level source, `repo:tag` or `repo@digest`, the location replaces the name and
+//!   the pulled reference keeps its tag and digest);
+//! - a digest pull uses the rule's digest mirrors, a tag pull its tag mirrors; in
+//!   [`MatchMode::Live`] (the operators' own pulls) a tag pull then also tries the digest mirrors,
+//!   as HyperShift does;
+//! - the source itself comes last, unless the rule blocks it (`NeverContactSource`).
+//!
+//! Lookup cost does not grow with the number of rules: the reference's own prefixes (at most one
+//! per path component, plus one per host label for wildcards) are looked up in hash maps.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::mirror_set::{Domain, MirrorRule, MirrorSet};
+use crate::reference::ImageRef;
+use crate::scope::ScopeKind;
+
+/// How a pull uses the mirrors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchMode {
+    /// A node's container runtime (containers/image): mirrors are used only for the kind of
+    /// reference they are declared for.
+    Node,
+    /// HyperShift's live URL translation in the operators and the ignition-server: digest-only
+    /// mirrors are also tried for tag references.
+    Live,
+}
+
+/// Where a pull of one reference goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution<'a> {
+    /// The reference pulled (normalised, `:latest` added to a bare name).
+    pub image: Cow<'a, ImageRef>,
+    /// The rule that covers it, if any.
+    pub rule: Option<&'a MirrorRule>,
+    /// Pull specs in the order they are tried.
+    pub candidates: Vec<String>,
+    /// Whether the source itself is never contacted.
+    pub blocked: bool,
+}
+
+type Map<V> = HashMap<Box<str>, V, foldhash::fast::FixedState>;
+
+/// Index from source text to rule position: registry host first, then the path below it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MatchIndex {
+    /// Non-wildcard sources by their registry (`host[:port]`).
+    hosts: Map<HostRules>,
+    /// Wildcard sources, keyed by their suffix (`.example.com` for `*.example.com`).
+    wildcard: Map<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct HostRules {
+    /// A source that is the registry itself.
+    registry: Option<usize>,
+    /// Sources below the registry, keyed by the text after `host/` (`ns/repo`, `ns/repo:tag`).
+    paths: Map<usize>,
+}
+
+impl MatchIndex {
+    pub(crate) fn new(rules: &[MirrorRule]) -> Self {
+        let mut index = Self::default();
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(suffix) = rule.source.wildcard_suffix() {
+                index.wildcard.insert(suffix.into(), i);
+                continue;
+            }
+            let text = rule.source.as_str();
+            let (host, path) = match text.split_once('/') {
+                Some((h, p)) => (h, Some(p)),
+                None => (text, None),
+            };
+            let entry = index.hosts.entry(host.into()).or_default();
+            match path {
+                Some(path) => entry.paths.insert(path.into(), i),
+                None => entry.registry.replace(i),
+            };
+        }
+        index
+    }
+
+    /// The covering rule and the length of the reference prefix it matched.
+    fn find(&self, image: &ImageRef) -> Option<(usize, usize)> {
+        let text = image.as_str();
+        let registry_len = image.registry().len();
+        let Some(host) = self.hosts.get(&text[..registry_len]) else {
+            return self.find_wildcard(&text[..registry_len]);
+        };
+        let found = if host.paths.is_empty() {
+            None
+        } else {
+            // Longest first: the whole reference, `name:tag` before an `@digest`, the bare name,
+            // then each shorter path prefix.
+            let below = registry_len + 1;
+            let path = |end: usize| host.paths.get(&text[below..end]).map(|i| (*i, end));
+            let name_len = image.name().len();
+            let mut found = path(text.len());
+            if found.is_none() && image.tag().is_some() && image.digest().is_some() {
+                found = text.rfind('@').and_then(path);
+            }
+            if found.is_none() && text.len() > name_len {
+                found = path(name_len);
+            }
+            found.or_else(|| {
+                text[below..name_len]
+                    .rmatch_indices('/')
+                    .find_map(|(i, _)| path(below + i))
+            })
+        };
+        found
+            .or_else(|| host.registry.map(|i| (i, registry_len)))
+            .or_else(|| self.find_wildcard(&text[..registry_len]))
+    }
+
+    fn find_wildcard(&self, host: &str) -> Option<(usize, usize)> {
+        if self.wildcard.is_empty() || host.contains(':') || host.starts_with('[') {
+            return None;
+        }
+        // Most specific suffix first: for `a.b.example.com`, `.b.example.com` then `.example.com`, ...
+        host.match_indices('.')
+            .find_map(|(i, _)| self.wildcard.get(&host[i..]).map(|r| (*r, host.len())))
+    }
+}
+
+impl<D: Domain> MirrorSet<D> {
+    /// Where a pull of `image` goes, with this domain's semantics.
+    pub fn resolve<'a>(&'a self, image: &'a ImageRef) -> Resolution<'a> {
+        self.resolve_with(image, D::MODE)
+    }
+
+    /// Where a pull of `image` goes, with explicit semantics.
+    pub fn resolve_with<'a>(&'a self, image: &'a ImageRef, mode: MatchMode) -> Resolution<'a> {
+        let image = image.pull_reference();
+        let Some((rule_index, matched)) = self.index().find(&image) else {
+            let candidates = vec![image.as_str().to_owned()];
+            return Resolution {
+                image,
+                rule: None,
+                candidates,
+                blocked: false,
+            };
+        };
+        let rule = &self.rules()[rule_index];
+        // An image-level source (`repo:tag`, `repo@digest`) maps the name only: the pulled
+        // reference keeps its own tag and digest.
+        let rest = match rule.source.kind() {
+            ScopeKind::Image => &image.as_str()[image.name().len()..],
+            _ => &image.as_str()[matched..],
+        };
+        let mut candidates: Vec<String> =
+            Vec::with_capacity(rule.digest_mirrors.len() + rule.tag_mirrors.len() + 1);
+        if image.is_digested() {
+            candidates.extend(rule.digest_mirrors.iter().map(|m| concat(&m.location, rest)));
+        } else {
+            candidates.extend(rule.tag_mirrors.iter().map(|m| concat(&m.location, rest)));
+            if mode == MatchMode::Live {
+                // Then the digest mirrors, as HyperShift tries them for tags.
+                let extra = rule
+                    .digest_mirrors
+                    .iter()
+                    .filter(|d| !rule.tag_mirrors.iter().any(|t| t.location == d.location));
+                candidates.extend(extra.map(|m| concat(&m.location, rest)));
+            }
+        }
+        if !rule.blocked {
+            let source = match (&rule.location, rule.source.wildcard_suffix()) {
+                (_, Some(_)) => image.as_str().to_owned(),
+                (Some(location), None) => concat(location, rest),
+                (None, None) => concat(rule.source.as_str(), rest),
+            };
+            candidates.push(source);
+        }
+        Resolution {
+            image,
+            rule: Some(rule),
+            candidates,
+            blocked: rule.blocked,
+        }
+    }
+}
+
+/// `a` followed by `b`, with one allocation (this is on the hot path of every lookup).
+fn concat(a: &str, b: &str) -> String {
+    let mut s = String::with_capacity(a.len() + b.len());
+    s.push_str(a);
+    s.push_str(b);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror_set::{DataPlane, Management, MirrorSetBuilder};
+    use crate::registries_conf::RegistriesConf;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn set(conf: &str) -> MirrorSet<DataPlane> {
+        let mut b = MirrorSetBuilder::new();
+        b.add_registries_conf("test.conf", &RegistriesConf::parse(conf).unwrap())
+            .unwrap();
+        b.build()
+    }
+
+    fn candidates(set: &MirrorSet<DataPlane>, image: &str, mode: MatchMode) -> Vec<String> {
+        set.resolve_with(&ImageRef::parse(image).unwrap(), mode)
+            .candidates
+    }
+
+    fn source(set: &MirrorSet<DataPlane>, image: &str) -> Option<String> {
+        set.resolve(&ImageRef::parse(image).unwrap())
+            .rule
+            .map(|r| r.source.to_string())
+    }
+
+    const CONF: &str = r#"
+[[registry]]
+location = "quay.io"
+[[registry.mirror]]
+location = "mirror.io/quay"
+
+[[registry]]
+location = "quay.io/openshift-release-dev"
+[[registry.mirror]]
+location = "mirror.io/ocp"
+pull-from-mirror = "digest-only"
+[[registry.mirror]]
+location = "tags.io/ocp"
+pull-from-mirror = "tag-only"
+
+[[registry]]
+location = "quay.io/openshift-release-dev/ocp-release"
+blocked = true
+[[registry.mirror]]
+location = "mirror.io/openshift/release-images"
+pull-from-mirror = "digest-only"
+
+[[registry]]
+prefix = "*.example.com"
+[[registry.mirror]]
+location = "wild.io"
+
+[[registry]]
+prefix = "*.b.example.com"
+[[registry.mirror]]
+location = "wild-b.io"
+
+[[registry]]
+location = "registry:5000"
+[[registry.mirror]]
+location = "port.io"
+"#;
+
+    #[test]
+    fn longest_prefix_on_component_boundaries() {
+        let s = set(CONF);
+        assert_eq!(source(&s, "quay.io/x/y:1").as_deref(), Some("quay.io"));
+        assert_eq!(
+            source(&s, "quay.io/openshift-release-dev/other:1").as_deref(),
+            Some("quay.io/openshift-release-dev")
+        );
+        assert_eq!(
+            source(&s, &format!("quay.io/openshift-release-dev/ocp-release@{D}")).as_deref(),
+            Some("quay.io/openshift-release-dev/ocp-release")
+        );
+        // Not on a boundary: a longer repository name, a longer host, a port.
+        assert_eq!(
+            source(&s, "quay.io/openshift-release-dev-x/a:1").as_deref(),
+            Some("quay.io")
+        );
+        assert_eq!(
+            source(&s, "quay.io.example.com/a:1").as_deref(),
+            Some("*.example.com")
+        );
+        assert_eq!(source(&s, "quay.io:5000/a:1"), None);
+        assert_eq!(source(&s, "registry:5000/a:1").as_deref(), Some("registry:5000"));
+        assert_eq!(source(&s, "registry:5001/a:1"), None);
+    }
+
+    #[test]
+    fn rewriting_keeps_the_rest_of_the_reference() {
+        let s = set(CONF);
+        assert_eq!(
+            candidates(
+                &s,
+                &format!("quay.io/openshift-release-dev/ocp-v4.0-art-dev@{D}"),
+                MatchMode::Node
+            ),
+            [
+                format!("mirror.io/ocp/ocp-v4.0-art-dev@{D}"),
+                format!("quay.io/openshift-release-dev/ocp-v4.0-art-dev@{D}")
+            ]
+        );
+        assert_eq!(
+            candidates(&s, "quay.io/x/y", MatchMode::Node),
+            ["mirror.io/quay/x/y:latest", "quay.io/x/y:latest"]
+        );
+    }
+
+    #[test]
+    fn digest_only_and_tag_only_mirrors() {
+        let s = set(CONF);
+        let tag = "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.99";
+        assert_eq!(
+            candidates(&s, tag, MatchMode::Node),
+            ["tags.io/ocp/ocp-v4.0-art-dev:4.99", tag]
+        );
+        // Live: digest-only mirrors are tried for tags too (HyperShift's behaviour), after the tag mirrors.
+        assert_eq!(
+            candidates(&s, tag, MatchMode::Live),
+            [
+                "tags.io/ocp/ocp-v4.0-art-dev:4.99",
+                "mirror.io/ocp/ocp-v4.0-art-dev:4.99",
+                tag
+            ]
+        );
+        // Tag-only mirrors are never used for digests.
+        let digest = format!("quay.io/openshift-release-dev/ocp-v4.0-art-dev@{D}");
+        assert_eq!(candidates(&s, &digest, MatchMode::Live).len(), 2);
+    }
+
+    #[test]
+    fn blocked_sources_are_never_candidates() {
+        let s = set(CONF);
+        let image = ImageRef::parse(&format!("quay.io/openshift-release-dev/ocp-release@{D}")).unwrap();
+        let r = s.resolve(&image);
+        assert!(r.blocked);
+        assert_eq!(r.candidates, [format!("mirror.io/openshift/release-images@{D}")]);
+        // A tag pull through a digest-only mirror of a blocked source has nowhere to go.
+        let image = ImageRef::parse("quay.io/openshift-release-dev/ocp-release:4.99.0-x86_64").unwrap();
+        let r = s.resolve(&image);
+        assert!(r.blocked && r.candidates.is_empty());
+    }
+
+    #[test]
+    fn wildcards_prefer_exact_then_most_specific() {
+        let s = set(CONF);
+        assert_eq!(source(&s, "a.example.com/x:1").as_deref(), Some("*.example.com"));
+        assert_eq!(
+            source(&s, "a.b.example.com/x:1").as_deref(),
+            Some("*.b.example.com")
+        );
+        assert_eq!(source(&s, "example.com/x:1"), None);
+        assert_eq!(source(&s, "a.example.com:443/x:1"), None);
+        assert_eq!(
+            candidates(&s, "a.b.example.com/x:1", MatchMode::Node),
+            ["wild-b.io/x:1", "a.b.example.com/x:1"]
+        );
+        let exact = set(
+            "[[registry]]\nlocation = \"a.example.com\"\n[[registry.mirror]]\nlocation = \"e.io\"\n[[registry]]\nprefix = \"*.example.com\"\n[[registry.mirror]]\nlocation = \"w.io\"\n",
+        );
+        assert_eq!(
+            source(&exact, "a.example.com/x:1").as_deref(),
+            Some("a.example.com")
+        );
+    }
+
+    #[test]
+    fn image_level_prefixes() {
+        let s = set(&format!(
+            "[[registry]]\nprefix = \"quay.io/a/b:1\"\nlocation = \"pinned.io/b\"\n[[registry]]\nprefix = \"quay.io/a/b@{D}\"\nlocation = \"bydigest.io/b\"\n[[registry]]\nprefix = \"quay.io/a/b\"\nlocation = \"repo.io/b\"\n"
+        ));
+        assert_eq!(
+            candidates(&s, "quay.io/a/b:1", MatchMode::Node),
+            ["pinned.io/b:1"]
+        );
+        assert_eq!(candidates(&s, "quay.io/a/b:2", MatchMode::Node), ["repo.io/b:2"]);
+        assert_eq!(
+            candidates(&s, &format!("quay.io/a/b@{D}"), MatchMode::Node),
+            [format!("bydigest.io/b@{D}")]
+        );
+        assert_eq!(
+            candidates(&s, &format!("quay.io/a/b:1@{D}"), MatchMode::Node),
+            [format!("pinned.io/b:1@{D}")]
+        );
+    }
+
+    #[test]
+    fn no_rule_means_the_source_only_and_a_location_remap_replaces_the_source() {
+        let s = set("[[registry]]\nprefix = \"quay.io/a\"\nlocation = \"internal.io/a\"\n");
+        assert_eq!(
+            candidates(&s, "docker.io/library/busybox", MatchMode::Node),
+            ["docker.io/library/busybox:latest"]
+        );
+        assert_eq!(
+            candidates(&s, "quay.io/a/x:1", MatchMode::Node),
+            ["internal.io/a/x:1"]
+        );
+    }
+
+    #[test]
+    fn domains_pick_their_default_mode() {
+        let mut b = MirrorSetBuilder::new();
+        b.add_idms(&crate::mirror_set::tests::idms(
+            "i",
+            &[("quay.io/a", &["m.io/a"], None)],
+        ))
+        .unwrap();
+        let mgmt: MirrorSet<Management> = b.clone().build();
+        let dp: MirrorSet<DataPlane> = b.build();
+        let tag = ImageRef::parse("quay.io/a/x:1").unwrap();
+        assert_eq!(mgmt.resolve(&tag).candidates, ["m.io/a/x:1", "quay.io/a/x:1"]);
+        assert_eq!(dp.resolve(&tag).candidates, ["quay.io/a/x:1"]);
+        assert!(mgmt.rules()[0].tag_mirrors.is_empty());
+    }
+}

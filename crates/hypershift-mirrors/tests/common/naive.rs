@@ -1,0 +1,67 @@
+//! The naive matcher: try every rule, keep the best match (exact beats wildcard, longer beats
+//! shorter). The benchmark's baseline, and the reference the property tests compare the indexed
+//! matcher with.
+
+use hypershift_mirrors::{ImageRef, MatchMode, MirrorRule, ScopeKind};
+
+/// The baseline: try every rule, keep the best match (exact beats wildcard, longer beats shorter).
+pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) -> Vec<String> {
+    let image = image.pull_reference();
+    let text = image.as_str();
+    let host = image.registry();
+    let mut best: Option<(&MirrorRule, (bool, usize), usize)> = None;
+    for rule in rules {
+        let source = rule.source.as_str();
+        let found = if rule.source.kind() == ScopeKind::Wildcard {
+            let suffix = &source[1..];
+            (!host.contains(':')
+                && !host.starts_with('[')
+                && host.ends_with(suffix)
+                && host.len() > suffix.len())
+            .then_some(((false, suffix.len()), host.len()))
+        } else {
+            let boundary = match text.as_bytes().get(source.len()) {
+                None | Some(b'/' | b'@') => true,
+                Some(b':') => source.contains('/'),
+                Some(_) => false,
+            };
+            (text.starts_with(source) && boundary).then_some(((true, source.len()), source.len()))
+        };
+        if let Some((rank, len)) = found
+            && best.is_none_or(|(_, r, _)| rank > r)
+        {
+            best = Some((rule, rank, len));
+        }
+    }
+    let Some((rule, _, matched)) = best else {
+        return vec![text.to_owned()];
+    };
+    let rest = if rule.source.kind() == ScopeKind::Image {
+        &text[image.name().len()..]
+    } else {
+        &text[matched..]
+    };
+    let locations =
+        |list: &[hypershift_mirrors::Mirror]| list.iter().map(|m| m.location.clone()).collect::<Vec<_>>();
+    let mut mirrors = if image.is_digested() {
+        locations(&rule.digest_mirrors)
+    } else {
+        locations(&rule.tag_mirrors)
+    };
+    if !image.is_digested() && mode == MatchMode::Live {
+        for m in locations(&rule.digest_mirrors) {
+            if !mirrors.contains(&m) {
+                mirrors.push(m);
+            }
+        }
+    }
+    let mut out: Vec<String> = mirrors.iter().map(|m| [m.as_str(), rest].concat()).collect();
+    if !rule.blocked {
+        out.push(match (&rule.location, rule.source.kind()) {
+            (_, ScopeKind::Wildcard) => text.to_owned(),
+            (Some(location), _) => [location.as_str(), rest].concat(),
+            (None, _) => [rule.source.as_str(), rest].concat(),
+        });
+    }
+    out
+}
