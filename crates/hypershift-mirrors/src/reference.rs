@@ -197,15 +197,7 @@ fn parse(input: &str) -> Result<ImageRef, ReferenceErrorReason> {
     };
 
     // Split `path[:tag][@digest]`. Neither path nor tag may hold '@', so the first '@' starts the digest.
-    let (before_digest, digest) = match remainder.split_once('@') {
-        Some((b, d)) => (b, Some(d)),
-        None => (remainder, None),
-    };
-    let (mut path, tag) = match before_digest.rfind(':') {
-        // A ':' after the last '/' starts a tag (a port can only be in the registry, split off above).
-        Some(i) if !before_digest[i..].contains('/') => (&before_digest[..i], Some(&before_digest[i + 1..])),
-        _ => (before_digest, None),
-    };
+    let (mut path, tag, digest) = split_tag_digest(remainder);
 
     let library_prefixed;
     if registry == DOCKER_HUB && !path.contains('/') && !path.is_empty() {
@@ -262,6 +254,21 @@ fn parse(input: &str) -> Result<ImageRef, ReferenceErrorReason> {
         tag,
         digest,
     })
+}
+
+/// Splits `path[:tag][@digest]` (the registry already removed). Neither path nor tag may hold
+/// `@`, so the first `@` starts the digest; a `:` after the last `/` starts the tag.
+pub(crate) fn split_tag_digest(s: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (before_digest, digest) = match s.split_once('@') {
+        Some((b, d)) => (b, Some(d)),
+        None => (s, None),
+    };
+    match before_digest.rfind(':') {
+        Some(i) if !before_digest[i..].contains('/') => {
+            (&before_digest[..i], Some(&before_digest[i + 1..]), digest)
+        }
+        _ => (before_digest, None, digest),
+    }
 }
 
 /// containers/image `splitDockerDomain`: is the first component a registry host?

@@ -12,7 +12,9 @@
 
 use std::fmt;
 
-use crate::reference::{is_domain_name, is_path_component, is_tag, validate_digest, validate_host_port};
+use crate::reference::{
+    is_domain_name, is_path_component, is_tag, split_tag_digest, validate_digest, validate_host_port,
+};
 
 /// The granularity of a [`SourceScope`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -83,14 +85,7 @@ impl SourceScope {
                 kind: ScopeKind::Registry,
             });
         };
-        let (rest, digest) = match path.split_once('@') {
-            Some((r, d)) => (r, Some(d)),
-            None => (path, None),
-        };
-        let (rest, tag) = match rest.rfind(':') {
-            Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
-            _ => (rest, None),
-        };
+        let (rest, tag, digest) = split_tag_digest(path);
         validate_path(rest).map_err(invalid)?;
         if let Some(tag) = tag
             && !is_tag(tag)
