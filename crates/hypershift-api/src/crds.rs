@@ -6,7 +6,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageTagMirrorSet};
+use crate::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageStream, ImageTagMirrorSet};
 
 /// Every CRD we ship, with the file name it is written to under `deploy/crds/`.
 ///
@@ -25,6 +25,10 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         (
             "openshift/config.openshift.io_imagetagmirrorsets.yaml",
             ImageTagMirrorSet::crd(),
+        ),
+        (
+            "openshift/image.openshift.io_imagestreams.yaml",
+            ImageStream::crd(),
         ),
     ]
 }

@@ -5,9 +5,11 @@
 //! - [`openshift`]: the OpenShift mirror objects we only read
 //!   (ImageContentSourcePolicy, ImageDigestMirrorSet, ImageTagMirrorSet).
 //! - [`crds`]: the CustomResourceDefinitions generated from these types (`deploy/crds/`).
+//! - [`yaml`]: how our objects are written as YAML.
 
 pub mod crds;
 pub mod openshift;
+pub mod yaml;
 
 /// The `kube::Resource` trait of these types (group, version, kind, plural), re-exported so
 /// pure crates can read them without depending on kube themselves.

@@ -2,7 +2,8 @@
 //!
 //! Field names and groups are OpenShift's own:
 //! - `operator.openshift.io/v1alpha1` `ImageContentSourcePolicy` (deprecated upstream, still common),
-//! - `config.openshift.io/v1` `ImageDigestMirrorSet` and `ImageTagMirrorSet`.
+//! - `config.openshift.io/v1` `ImageDigestMirrorSet` and `ImageTagMirrorSet`,
+//! - `image.openshift.io/v1` `ImageStream` (the release payload's image references).
 //!
 //! Values are kept as written (`mirrorSourcePolicy` is a string, not an enum) so that one odd
 //! object can never fail a whole list or watch; `hypershift-mirrors` validates entries and
@@ -91,6 +92,83 @@ pub struct RepositoryDigestMirrors {
     /// Mirror locations, highest priority first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<String>,
+}
+
+/// Spec of an `image.openshift.io/v1` `ImageStream`: the release payload's
+/// `release-manifests/image-references` file is one, and the OLM catalogs module writes them.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "image.openshift.io",
+    version = "v1",
+    kind = "ImageStream",
+    plural = "imagestreams",
+    namespaced,
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamSpec {
+    /// Tags, in payload order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagReference>,
+    /// Whether pods may refer to tags of this stream by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_policy: Option<ImageLookupPolicy>,
+}
+
+/// One tag of an `ImageStream`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagReference {
+    /// The tag name; in a release payload, the component name (`machine-config-operator`, …).
+    pub name: String,
+    /// Free-form annotations (build versions, commit ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// What the tag points at; in a release payload a `DockerImage` pull spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<TagFrom>,
+    /// How the tag is imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_policy: Option<TagImportPolicy>,
+    /// How pods refer to the imported image (`Source` or `Local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_policy: Option<TagReferencePolicy>,
+}
+
+/// `from` of a tag: a kind and a name (`DockerImage` and a pull spec).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct TagFrom {
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `importPolicy` of a tag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagImportPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+    /// `Legacy` or `PreserveOriginal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_mode: Option<String>,
+}
+
+/// `referencePolicy` of a tag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct TagReferencePolicy {
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// `lookupPolicy` of an `ImageStream`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ImageLookupPolicy {
+    pub local: bool,
 }
 
 #[cfg(test)]

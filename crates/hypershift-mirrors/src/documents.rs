@@ -132,10 +132,10 @@ pub struct RenderedMirrorSets {
 impl RenderedMirrorSets {
     /// The objects as one YAML stream (IDMS, then ITMS), byte-identical for equal rule sets.
     pub fn to_yaml(&self) -> String {
-        let mut out = serde_saphyr::to_string(&self.idms).unwrap_or_default();
+        let mut out = hypershift_api::yaml::to_string(&self.idms).unwrap_or_default();
         if let Some(itms) = &self.itms {
             out.push_str("---\n");
-            out.push_str(&serde_saphyr::to_string(itms).unwrap_or_default());
+            out.push_str(&hypershift_api::yaml::to_string(itms).unwrap_or_default());
         }
         out
     }

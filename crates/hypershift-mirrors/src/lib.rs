@@ -34,7 +34,7 @@ pub use mirror_set::{
     AppliesTo, DataPlane, DataPlaneMirrors, Domain, EntryError, InputError, InputKind, Management,
     ManagementMirrors, Mirror, MirrorRule, MirrorSet, MirrorSetBuilder,
 };
-pub use reference::{ImageRef, ReferenceError};
+pub use reference::{ImageRef, ReferenceError, sha256_digest};
 pub use registries_conf::RegistriesConf;
 pub use scope::{ScopeKind, SourceScope};
 pub use wire::{ImageOverrides, RegistryOverrides};

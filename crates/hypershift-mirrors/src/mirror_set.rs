@@ -24,7 +24,6 @@ use hypershift_api::openshift::{
     NEVER_CONTACT_SOURCE,
 };
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::matcher::{MatchIndex, MatchMode};
 use crate::registries_conf::RegistriesConf;
@@ -193,7 +192,7 @@ impl<D: Domain> MirrorSet<D> {
         rules.sort_by(|a, b| a.source.as_str().cmp(b.source.as_str()));
         let index = MatchIndex::new(&rules);
         let canonical = serde_json::to_vec(&rules).unwrap_or_default();
-        let hash = format!("sha256:{}", hex(&Sha256::digest(&canonical)));
+        let hash = crate::reference::sha256_digest(&canonical);
         Self {
             rules,
             index,
@@ -233,16 +232,6 @@ impl<D: Domain> MirrorSet<D> {
             domain: PhantomData,
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The kinds of input, in merge order: IDMS before ITMS before ICSP (HyperShift also puts IDMS

@@ -271,6 +271,18 @@ pub(crate) fn split_tag_digest(s: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
+/// The `sha256:<hex>` digest of `data` (how content is addressed in registries).
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .fold(String::from("sha256:"), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// containers/image `splitDockerDomain`: is the first component a registry host?
 fn split_registry(input: &str) -> (&str, &str) {
     match input.split_once('/') {
