@@ -13,6 +13,7 @@ const DOC: &str = "docs/benchmarks.md";
 
 pub fn all() -> Result<()> {
     matcher()?;
+    mirror_lookup()?;
     say(&format!("xtask bench: figures written to {DOC}"));
     Ok(())
 }
@@ -46,6 +47,76 @@ fn matcher() -> Result<()> {
         "\nRatio: **{ratio:.1}x** faster than the baseline; this {verdict} the target of at least 20x."
     );
     replace_section("matcher", &s)
+}
+
+/// Target: a lookup with 2 of 3 mirrors dead within 1.5x of a healthy single-mirror lookup.
+fn mirror_lookup() -> Result<()> {
+    let command = "cargo bench -p hypershift-releaseinfo --features testing --bench mirror_lookup";
+    say(&format!("xtask: running {command}"));
+    let out = cargo()
+        .args([
+            "bench",
+            "-p",
+            "hypershift-releaseinfo",
+            "--features",
+            "testing",
+            "--bench",
+            "mirror_lookup",
+        ])
+        .output()
+        .context("cannot run the mirror_lookup bench")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the mirror_lookup bench failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("mirror_lookup "))
+        .context("the bench printed no result line")?;
+    let value = |key: &str| -> Result<f64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .with_context(|| format!("no {key} in {line:?}"))?
+            .parse()
+            .with_context(|| format!("bad {key} in {line:?}"))
+    };
+    let healthy = value("healthy_median_ms")?;
+    let dead = value("dead_median_ms")?;
+    let first = value("dead_first_ms")?;
+    let baseline = value("baseline_median_ms")?;
+    let ratio = dead / healthy;
+    let verdict = if ratio <= 1.5 { "meets" } else { "MISSES" };
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(s, "Command: `cargo xtask bench` (runs `{command}`).\n");
+    let _ = writeln!(
+        s,
+        "| release lookup, each of a different release | median | notes |"
+    );
+    let _ = writeln!(s, "|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| one healthy mirror | {healthy:.1} ms | {} lookups |",
+        value("lookups")?
+    );
+    let _ = writeln!(
+        s,
+        "| 2 of 3 mirrors dead (refusing, black hole, then healthy) | {dead:.1} ms | the first lookup took {first:.0} ms: the black hole holds two connection attempts (the registry ping, then the manifest), each up to the 3 s connect timeout; later lookups skip the dead registries |"
+    );
+    let _ = writeln!(
+        s,
+        "| HyperShift-style sequential baseline, 15 s probe timeout | {baseline:.0} ms | {} lookups; every lookup waits out the black hole |",
+        value("baseline_lookups")?
+    );
+    let _ = writeln!(
+        s,
+        "\nRatio dead/healthy: **{ratio:.2}x**; this {verdict} the target of at most 1.5x. The baseline is {:.0}x slower than ours.",
+        baseline / dead
+    );
+    replace_section("mirror_lookup", &s)
 }
 
 fn ms(ns: f64) -> String {

@@ -156,7 +156,15 @@ fn test(args: &[String]) -> Result<()> {
     }
     if lint {
         run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
     }
     // Unit, property, CLI contract and codegen drift tests of the default members.
     if has_nextest() {

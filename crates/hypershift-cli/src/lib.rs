@@ -16,6 +16,8 @@ use hypershift_mirrors::{
 };
 use serde::Serialize;
 
+mod release;
+
 /// Inspect and debug image mirroring for hosted control planes.
 #[derive(Debug, Parser)]
 #[command(name = "hypershift", version, about, propagate_version = true)]
@@ -35,6 +37,16 @@ enum Command {
     /// Mirror rules from ImageDigestMirrorSet, ImageTagMirrorSet, ImageContentSourcePolicy and registries.conf.
     #[command(subcommand)]
     Mirrors(MirrorsCommand),
+    /// Release payloads, read over the network through the mirrors (works from a bastion).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReleaseCommand {
+    /// Look up a release image through the mirrors: its version, its component images (as written
+    /// and as they will be pulled) and which pull spec served the payload.
+    Info(release::InfoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +181,10 @@ pub fn run(cli: Cli, stdin: &mut dyn BufRead, stdout: &mut dyn Write, stderr: &m
             }
             stdout.write_all(rendered.to_yaml().as_bytes())?;
             Ok(())
+        }
+        Command::Release(ReleaseCommand::Info(args)) => {
+            let set = load(&args.files, &args.registries_conf, stderr)?;
+            release::info(&args, set, stdout)
         }
         Command::Mirrors(MirrorsCommand::RegistriesConf { inputs }) => {
             let set = load(&inputs.files, &inputs.registries_conf, stderr)?;

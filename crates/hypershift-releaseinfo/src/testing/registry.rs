@@ -1,0 +1,169 @@
+//! The distribution registry as a child process, on 127.0.0.1 with TLS and htpasswd auth.
+
+use std::io::Read as _;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::faults::refusing_address;
+use super::tls::TestCa;
+use crate::{OciConfig, PullSecret};
+
+/// Where Debian's `docker-registry` package puts the binary.
+pub const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+
+/// A running registry; stopped (and its storage removed) when dropped.
+#[derive(Debug)]
+pub struct TestRegistry {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// The CA that signed its serving certificate (PEM).
+    pub ca_pem: String,
+    pub username: String,
+    pub password: String,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl TestRegistry {
+    /// Starts a registry with TLS and basic auth.
+    ///
+    /// # Panics
+    /// When `/usr/bin/docker-registry` is missing (the message says how to install it) or the
+    /// registry does not come up.
+    pub fn start() -> Self {
+        assert!(
+            Path::new(REGISTRY_BINARY).exists(),
+            "{REGISTRY_BINARY} is missing: the registry tests need Debian's docker-registry package \
+             (run `cargo xtask setup` as root, or `apt-get install -y docker-registry`)"
+        );
+        let dir = unique_dir();
+        std::fs::create_dir_all(dir.join("data")).expect("create the registry's directory");
+        let ca = TestCa::new("hypershift-rs test registry CA");
+        let (cert, key) = ca.issue(&["127.0.0.1", "localhost"]);
+        std::fs::write(dir.join("tls.crt"), cert).expect("write the certificate");
+        std::fs::write(dir.join("tls.key"), key).expect("write the key");
+        let (username, password) = ("mirror-user".to_owned(), format!("pw-{}", std::process::id()));
+        // The registry only accepts bcrypt entries; a low cost keeps tests fast.
+        let hash = bcrypt::hash(&password, 4).expect("bcrypt hash");
+        std::fs::write(dir.join("htpasswd"), format!("{username}:{hash}\n")).expect("write htpasswd");
+
+        // A free port can be taken between choosing and binding it: try a few.
+        for _ in 0..5 {
+            let host = refusing_address();
+            std::fs::write(dir.join("config.yml"), config(&dir, &host)).expect("write the registry config");
+            let log = std::fs::File::create(dir.join("registry.log")).expect("create the registry log");
+            let mut child = Command::new(REGISTRY_BINARY)
+                .arg("serve")
+                .arg(dir.join("config.yml"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("clone the log handle"))
+                .stderr(log)
+                .spawn()
+                .expect("start docker-registry");
+            if wait_ready(&host, &mut child) {
+                return Self {
+                    host,
+                    ca_pem: ca.ca_pem,
+                    username,
+                    password,
+                    dir,
+                    child,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut log = String::new();
+        let _ = std::fs::File::open(dir.join("registry.log")).and_then(|mut f| f.read_to_string(&mut log));
+        panic!("docker-registry did not start on 127.0.0.1; its log:\n{log}");
+    }
+
+    /// A `.dockerconfigjson` holding this registry's credentials.
+    pub fn pull_secret_json(&self) -> Vec<u8> {
+        PullSecret::for_registry(&self.host, &self.username, &self.password)
+    }
+
+    /// The parsed pull secret.
+    ///
+    /// # Panics
+    /// Never: the document is built here.
+    pub fn pull_secret(&self) -> PullSecret {
+        PullSecret::parse(&self.pull_secret_json()).expect("a pull secret we built")
+    }
+
+    /// OCI client settings that trust this registry's CA.
+    pub fn oci_config(&self) -> OciConfig {
+        OciConfig {
+            extra_ca_pem: Some(self.ca_pem.clone().into_bytes()),
+            ..OciConfig::default()
+        }
+    }
+
+    /// An oci-client for pushing, trusting this registry's CA.
+    pub fn push_client(&self) -> oci_client::Client {
+        use oci_client::client::{Certificate, CertificateEncoding, ClientConfig};
+        oci_client::Client::new(ClientConfig {
+            extra_root_certificates: vec![Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: self.ca_pem.clone().into_bytes(),
+            }],
+            ..ClientConfig::default()
+        })
+    }
+
+    /// Credentials for pushing.
+    pub fn auth(&self) -> oci_client::secrets::RegistryAuth {
+        oci_client::secrets::RegistryAuth::Basic(self.username.clone(), self.password.clone())
+    }
+
+    /// The registry's own log (for failure dumps).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn config(dir: &Path, host: &str) -> String {
+    let d = dir.display();
+    format!(
+        "version: 0.1\n\
+         log: {{level: warn, accesslog: {{disabled: true}}}}\n\
+         storage:\n  filesystem: {{rootdirectory: {d}/data}}\n  delete: {{enabled: true}}\n\
+         http:\n  addr: {host}\n  secret: hypershift-rs-test\n  tls: {{certificate: {d}/tls.crt, key: {d}/tls.key}}\n\
+         auth:\n  htpasswd: {{realm: hypershift-rs-test, path: {d}/htpasswd}}\n"
+    )
+}
+
+/// Waits until the registry accepts connections (it serves as soon as it listens), or exits.
+fn wait_ready(host: &str, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if TcpStream::connect(host).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+fn unique_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "hypershift-rs-registry-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
