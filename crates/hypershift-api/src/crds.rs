@@ -6,6 +6,9 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+use crate::hosted_cluster::HostedCluster;
+use crate::hosted_control_plane::HostedControlPlane;
+use crate::node_pool::NodePool;
 use crate::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageStream, ImageTagMirrorSet};
 
 /// Every CRD we ship, with the file name it is written to under `deploy/crds/`.
@@ -14,6 +17,15 @@ use crate::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageStre
 /// on OpenShift the platform installs its own.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
+        (
+            "hypershift.openshift.io_hostedclusters.yaml",
+            HostedCluster::crd(),
+        ),
+        ("hypershift.openshift.io_nodepools.yaml", NodePool::crd()),
+        (
+            "hypershift.openshift.io_hostedcontrolplanes.yaml",
+            HostedControlPlane::crd(),
+        ),
         (
             "openshift/operator.openshift.io_imagecontentsourcepolicies.yaml",
             ImageContentSourcePolicy::crd(),
