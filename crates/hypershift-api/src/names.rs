@@ -42,7 +42,7 @@ pub const HO_FIELD_MANAGER: &str = "hypershift-operator";
 
 /// Label on every object the hypershift-operator owns in a control-plane namespace.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Label naming the HostedCluster (`<namespace>.<name>`) an object belongs to.
-pub const HOSTED_CLUSTER_LABEL: &str = "hypershift.openshift.io/hosted-cluster";
+/// Annotation naming the HostedCluster (`<namespace>/<name>`) an object belongs to (upstream's).
+pub const HOSTED_CLUSTER_ANNOTATION: &str = "hypershift.openshift.io/cluster";
 /// Finalizer that makes the hypershift-operator clean up before a HostedCluster goes.
 pub const HOSTED_CLUSTER_FINALIZER: &str = "hypershift.openshift.io/finalizer";

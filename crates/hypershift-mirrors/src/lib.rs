@@ -18,8 +18,10 @@
 //!   [`Management`]/[`DataPlane`] domains that keep control-plane and data-plane mirrors apart.
 //! - [`matcher`]: longest-prefix matching with containers/image semantics, node or live mode.
 //! - [`documents`], [`registries_conf`]: reading and rendering the file formats.
+//! - [`contract`]: the two mirror carriers the hypershift-operator hands its children.
 //! - [`wire`]: HyperShift's `--registry-overrides`, `OPENSHIFT_IMG_OVERRIDES` and OLM annotation formats.
 
+pub mod contract;
 pub mod documents;
 pub mod matcher;
 pub mod mirror_set;

@@ -1,0 +1,220 @@
+//! The hypershift-operator.
+//!
+//! ```text
+//!  hypershift-operator (main.rs → lib::run)
+//!    management_mirrors::detect()  ──►  Capabilities { icsp, idms, itms }   (and a CRD watch for changes)
+//!             │ watch ImageContentSourcePolicy / ImageDigestMirrorSet / ImageTagMirrorSet
+//!             ▼
+//!    MirrorSetBuilder ──► ManagementMirrors ──► provider.set_mirrors() and a watch channel
+//!             ▼
+//!    ReleaseProvider = WithRegistryOverrides(WithMirrors(Cached(OciRegistry)))   (in Context)
+//!             ▼
+//!    hostedcluster::reconcile: dereference → validate → build → apply → status
+//!             │ build::control_plane_operator  (--registry-overrides=…, OPENSHIFT_IMG_OVERRIDES)
+//!             │ build::ignition_server         (--registry-overrides …, OPENSHIFT_IMG_OVERRIDES)
+//!             ▼
+//!    nodepool::reconcile: token Secret (rotation) and user-data Secret (pointer Ignition config)
+//! ```
+
+pub mod config;
+pub mod context;
+pub mod hostedcluster;
+pub mod management_mirrors;
+pub mod nodepool;
+pub mod pki;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use hypershift_api::names;
+use hypershift_releaseinfo::{MirrorConfig, OciConfig, ProviderConfig};
+use hypershift_support::admin::{AdminState, serve};
+use hypershift_support::apply::Applier;
+use hypershift_support::leader::LeaderElector;
+use hypershift_support::metrics::{LookupMetrics, ReconcileMetrics};
+use hypershift_support::telemetry::LogHandle;
+use kube::runtime::events::{Recorder, Reporter};
+use prometheus_client::registry::Registry;
+use tracing::{info, warn};
+
+use crate::config::OperatorConfig;
+use crate::context::Context;
+use crate::hostedcluster::validate::Defaults;
+
+/// The metrics every controller reports.
+struct Metrics {
+    hosted_cluster: ReconcileMetrics,
+    node_pool: ReconcileMetrics,
+    lookups: LookupMetrics,
+}
+
+/// Runs the operator until it is stopped or loses its lease.
+pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
+    hypershift_releaseinfo::install_crypto_provider();
+    let client = hypershift_support::client::client(config.kubeconfig.as_deref()).await?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let metrics = start_admin(&config, log, Arc::clone(&ready)).await?;
+
+    let identity = format!("{}-{}", hostname(), std::process::id());
+    let elector = config.leader_elect.then(|| {
+        LeaderElector::new(
+            client.clone(),
+            &config.namespace,
+            "hypershift-operator-lock",
+            &identity,
+            Duration::from_secs(15),
+        )
+    });
+    if let Some(elector) = &elector {
+        // Standing by is a ready state: the process works as designed.
+        ready.store(true, Ordering::Relaxed);
+        info!(identity, "waiting for leadership");
+        elector.acquire().await.context("leader election")?;
+        info!(identity, "leading");
+    }
+
+    let capabilities = management_mirrors::detect(&client)
+        .await
+        .context("detecting mirror APIs")?;
+    log_missing(capabilities);
+    let provider = Arc::new(provider(&config));
+    let mut mirrors = management_mirrors::spawn(client.clone(), capabilities, Arc::clone(&provider));
+    // Render nothing before the mirror objects are read: carriers must not flap at start-up.
+    mirrors
+        .wait_for(|s| s.synced)
+        .await
+        .context("the mirror watcher stopped")?;
+    ready.store(true, Ordering::Relaxed);
+
+    let ctx = Arc::new(Context {
+        applier: Applier::new(client.clone(), names::HO_FIELD_MANAGER),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "hypershift-operator".into(),
+                instance: Some(identity),
+            },
+        ),
+        client,
+        provider,
+        mirrors: mirrors.clone(),
+        defaults: Defaults {
+            registry_overrides: config.registry_overrides.clone(),
+            registry_ca_bundle: config.registry_ca_bundle.clone(),
+            control_plane_operator_image: config.control_plane_operator_image.clone(),
+            ignition_server_image: config.ignition_server_image.clone(),
+        },
+        hosted_cluster_metrics: metrics.hosted_cluster,
+        node_pool_metrics: metrics.node_pool,
+        lookups: metrics.lookups,
+    });
+    let controllers = async {
+        tokio::join!(
+            hostedcluster::run(Arc::clone(&ctx), mirror_changes(mirrors)),
+            nodepool::run(Arc::clone(&ctx))
+        );
+    };
+    if let Some(elector) = elector {
+        tokio::select! {
+            () = controllers => Ok(()),
+            lost = elector.keep() => Err(anyhow::anyhow!(lost).context("stopping: leadership lost")),
+        }
+    } else {
+        controllers.await;
+        Ok(())
+    }
+}
+
+/// Registers the metrics and serves the admin routes.
+async fn start_admin(
+    config: &OperatorConfig,
+    log: Option<LogHandle>,
+    ready: Arc<AtomicBool>,
+) -> anyhow::Result<Metrics> {
+    let mut registry = Registry::default();
+    let metrics = Metrics {
+        hosted_cluster: ReconcileMetrics::register(&mut registry, "hostedcluster"),
+        node_pool: ReconcileMetrics::register(&mut registry, "nodepool"),
+        lookups: LookupMetrics::register(&mut registry, "hostedcluster"),
+    };
+    let (admin_addr, _task) = serve(
+        config.admin_addr,
+        AdminState {
+            registry: Arc::new(registry),
+            ready,
+            log,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot listen on --admin-addr {}", config.admin_addr))?;
+    info!(%admin_addr, "admin listener up");
+    Ok(metrics)
+}
+
+/// One item per change of the rule set: every HostedCluster is requeued on each. The last hash
+/// seen travels with the stream, so a change arriving while the previous one is handled is not lost.
+fn mirror_changes(
+    mut rx: tokio::sync::watch::Receiver<management_mirrors::MirrorState>,
+) -> futures::stream::BoxStream<'static, ()> {
+    let first = rx.borrow_and_update().set.content_hash().to_owned();
+    futures::stream::unfold((rx, first), |(mut rx, mut last)| async move {
+        loop {
+            rx.changed().await.ok()?;
+            let hash = rx.borrow_and_update().set.content_hash().to_owned();
+            if hash != last {
+                info!(hash, "management mirrors changed; requeueing every HostedCluster");
+                last = hash;
+                return Some(((), (rx, last)));
+            }
+        }
+    })
+    .boxed()
+}
+
+fn log_missing(capabilities: management_mirrors::Capabilities) {
+    let kinds = [
+        (capabilities.icsp, "ImageContentSourcePolicy"),
+        (capabilities.idms, "ImageDigestMirrorSet"),
+        (capabilities.itms, "ImageTagMirrorSet"),
+    ];
+    for (present, kind) in kinds {
+        if !present {
+            warn!(kind, "mirror API not served; watching for its CRD");
+        }
+    }
+}
+
+/// The release provider chain, with the operator's CA bundle, timeout and overrides; its mirror
+/// set is filled in by the mirror watcher.
+fn provider(config: &OperatorConfig) -> hypershift_releaseinfo::StandardProvider {
+    hypershift_releaseinfo::standard(
+        ProviderConfig {
+            oci: OciConfig {
+                extra_ca_pem: config.registry_ca_bundle.clone().map(String::into_bytes),
+                ..OciConfig::default()
+            },
+            mirrors: MirrorConfig {
+                attempt_timeout: config.registry_timeout,
+                ..MirrorConfig::default()
+            },
+            ..ProviderConfig::default()
+        },
+        config.registry_overrides.clone(),
+        hypershift_mirrors::ManagementMirrors::default(),
+    )
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hypershift-operator".to_owned())
+}
