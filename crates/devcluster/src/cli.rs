@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{Auth, DevCluster, DevClusterOptions};
+use crate::{Auth, DevCluster, DevClusterOptions, RunnerOptions};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -50,6 +50,13 @@ pub struct ServeArgs {
     /// Serve plain HTTP instead of HTTPS.
     #[arg(long)]
     pub plain_http: bool,
+    /// Run a binary for Deployments whose images are named NAME (`…/NAME:tag`): `NAME=PATH`, or
+    /// `NAME` for `<binaries-dir>/NAME`. Repeatable; without it no runner starts.
+    #[arg(long = "run", value_name = "NAME[=PATH]")]
+    pub run: Vec<String>,
+    /// Where `--run NAME` finds its binary.
+    #[arg(long, default_value = "target/debug")]
+    pub binaries_dir: PathBuf,
 }
 
 /// Runs the command; `out` gets the ready line.
@@ -60,7 +67,16 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         (false, Some(t)) => Auth::Token(t),
         (false, None) => Auth::RandomToken,
     };
+    let runner = (!args.run.is_empty()).then(|| {
+        args.run
+            .iter()
+            .fold(RunnerOptions::default(), |o, spec| match spec.split_once('=') {
+                Some((name, path)) => o.binary(name, path),
+                None => o.binary(spec.as_str(), args.binaries_dir.join(spec)),
+            })
+    });
     let options = DevClusterOptions {
+        runner,
         addr: args.addr,
         tls: !args.plain_http,
         auth,

@@ -46,6 +46,7 @@ mod tls;
 mod watch;
 
 pub mod cli;
+pub mod runner;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,7 @@ use tokio::sync::watch as tokio_watch;
 use tokio::task::JoinHandle;
 
 pub use error::{ApiError, StartError};
+pub use runner::{Runner, RunnerOptions};
 
 /// How clients authenticate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,6 +93,8 @@ pub struct DevClusterOptions {
     pub bookmark_interval: Duration,
     /// Watch length when the client sets no `timeoutSeconds`.
     pub default_watch_timeout: Duration,
+    /// Run our binaries for Deployments, if set.
+    pub runner: Option<RunnerOptions>,
 }
 
 impl Default for DevClusterOptions {
@@ -105,6 +109,7 @@ impl Default for DevClusterOptions {
             event_history: 100_000,
             bookmark_interval: settings.bookmark_interval,
             default_watch_timeout: settings.default_watch_timeout,
+            runner: None,
         }
     }
 }
@@ -122,6 +127,7 @@ pub struct DevCluster {
     stop: tokio_watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
+    runner: Option<Runner>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -201,7 +207,7 @@ impl DevCluster {
         write_kubeconfig(&kubeconfig, &base_url, ca_pem.as_deref(), token.as_deref())?;
         let config = client_config(&kubeconfig).await?;
         let client = kube::Client::try_from(config.clone()).map_err(StartError::Client)?;
-        Ok(Self {
+        let mut cluster = Self {
             base_url,
             kubeconfig,
             state_dir,
@@ -212,8 +218,18 @@ impl DevCluster {
             stop,
             server: Some(server),
             gc,
+            runner: None,
             _temp: temp,
-        })
+        };
+        if let Some(runner_options) = options.runner {
+            cluster.runner = Some(Runner::start(
+                cluster.client.clone(),
+                &cluster.kubeconfig,
+                &cluster.state_dir.join("runner"),
+                runner_options,
+            )?);
+        }
+        Ok(cluster)
     }
 
     /// `https://127.0.0.1:PORT` (or `http://…` without TLS).
@@ -251,8 +267,16 @@ impl DevCluster {
         self.ca_pem.as_deref()
     }
 
-    /// Stops the server and waits for it.
+    /// The runner, if started.
+    pub fn runner(&self) -> Option<&Runner> {
+        self.runner.as_ref()
+    }
+
+    /// Stops the runner's processes (gracefully), then the server; waits for both.
     pub async fn shutdown(mut self) {
+        if let Some(runner) = self.runner.take() {
+            runner.shutdown().await;
+        }
         let _ = self.stop.send(true);
         if let Some(server) = self.server.take() {
             let _ = server.await;
