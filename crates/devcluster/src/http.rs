@@ -337,7 +337,7 @@ impl Call<'_> {
             .store
             .read(|st| st.registry.get_served(group, version, target.plural))
             .ok_or_else(ApiError::no_such_resource)?;
-        if rt.namespaced == (target.namespace.is_none() && target.name.is_some()) && rt.namespaced {
+        if rt.namespaced && target.namespace.is_none() && target.name.is_some() {
             return Err(ApiError::no_such_resource());
         }
         if !rt.namespaced && target.namespace.is_some() {
@@ -525,7 +525,11 @@ impl Call<'_> {
         } else {
             match self.content_type().as_str() {
                 "application/yaml" => decode_yaml(self.body)?,
-                "application/vnd.kubernetes.protobuf" => json!({}),
+                "application/vnd.kubernetes.protobuf" => {
+                    return Err(ApiError::unsupported_media_type(
+                        "devcluster does not decode protobuf DeleteOptions; send them as JSON or as query parameters",
+                    ));
+                }
                 _ => serde_json::from_slice(self.body)
                     .map_err(|e| ApiError::bad_request(format!("cannot decode DeleteOptions: {e}")))?,
             }

@@ -280,20 +280,98 @@ async fn server_side_apply_from_kubectl_reports_conflicts_between_managers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imperative_create_sends_protobuf_and_gets_a_415_naming_the_limit() {
+async fn imperative_creates_send_protobuf_decoded_for_core_kinds_and_415_for_others() {
     let c = cluster().await;
-    let out = kubectl_run(&c, &["create", "namespace", "imperative"], None).await;
+    assert_eq!(
+        kubectl_ok(&c, &["create", "namespace", "imperative"], None)
+            .await
+            .trim(),
+        "namespace/imperative created"
+    );
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=hunter2",
+            "-n",
+            "imperative",
+        ],
+        None,
+    )
+    .await;
+    let password = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "imperative",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(password, "aHVudGVyMg==");
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=color=blue",
+            "-n",
+            "imperative",
+        ],
+        None,
+    )
+    .await;
+    let color = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "cm",
+            "settings",
+            "-n",
+            "imperative",
+            "-o",
+            "jsonpath={.data.color}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(color, "blue");
+    kubectl_ok(
+        &c,
+        &["create", "serviceaccount", "robot", "-n", "imperative"],
+        None,
+    )
+    .await;
+
+    // Deployments are not decoded from protobuf: a 415 that names the limit.
+    let out = kubectl_run(
+        &c,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=quay.invalid/x/web:1",
+            "-n",
+            "imperative",
+        ],
+        None,
+    )
+    .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("UnsupportedMediaType") && err.contains("protobuf"),
+        err.contains(
+            "decodes protobuf bodies only for Namespace, Secret, ConfigMap, ServiceAccount (got Deployment)"
+        ),
         "{err}"
     );
-    // The same object as a file goes through JSON and works.
-    kubectl_ok(
-        &c,
-        &["create", "-f", "-"],
-        Some("apiVersion: v1\nkind: Namespace\nmetadata: {name: imperative}\n"),
-    )
-    .await;
 }
