@@ -11,9 +11,22 @@ use crate::{cargo, run, say};
 
 const DOC: &str = "docs/benchmarks.md";
 
-pub fn all() -> Result<()> {
-    matcher()?;
-    mirror_lookup()?;
+/// Runs every benchmark, or only those named (`matcher`, `mirror_lookup`, `devcluster`).
+pub fn all(only: &[String]) -> Result<()> {
+    const KNOWN: [&str; 3] = ["matcher", "mirror_lookup", "devcluster"];
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if let Some(unknown) = only.iter().find(|o| !KNOWN.contains(&o.as_str())) {
+        bail!("unknown benchmark {unknown:?}; known: {}", KNOWN.join(", "));
+    }
+    if wanted("matcher") {
+        matcher()?;
+    }
+    if wanted("mirror_lookup") {
+        mirror_lookup()?;
+    }
+    if wanted("devcluster") {
+        devcluster()?;
+    }
     say(&format!("xtask bench: figures written to {DOC}"));
     Ok(())
 }
@@ -117,6 +130,22 @@ fn mirror_lookup() -> Result<()> {
         baseline / dead
     );
     replace_section("mirror_lookup", &s)
+}
+
+/// devcluster: list latency and watch fan-out with 10,000 objects; the bench writes its table.
+fn devcluster() -> Result<()> {
+    let command = "cargo bench -p devcluster --bench api";
+    // Absolute: cargo runs the bench from the package's directory.
+    let out = std::env::current_dir()?.join("target/devcluster-bench.md");
+    run(cargo()
+        .args(["bench", "-p", "devcluster", "--bench", "api"])
+        .env("DEVCLUSTER_BENCH_OUT", &out))?;
+    let table = std::fs::read_to_string(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(s, "Command: `cargo xtask bench` (runs `{command}`).\n");
+    s.push_str(&table);
+    replace_section("devcluster", &s)
 }
 
 fn ms(ns: f64) -> String {
