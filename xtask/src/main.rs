@@ -22,7 +22,7 @@ tasks:
   setup               install the Debian packages the tests need (as root), when missing
   test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, e2e)
   codegen             regenerate deploy/crds/ from crates/hypershift-api
-  bench [NAME]...     run the benchmarks (all, or matcher / devcluster) and record their figures in docs/benchmarks.md";
+  bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster) and record their figures in docs/benchmarks.md";
 
 /// Debian packages the tests need: (the file it provides, package).
 /// The registry tier (release provider, e2e) runs `/usr/bin/docker-registry`.

@@ -129,6 +129,9 @@ enum Format {
     Json,
     Yaml,
     Table,
+    /// `PartialObjectMetadata(List)` (what kube-rs' `get_metadata`, `list_metadata` and metadata
+    /// watchers ask for).
+    Metadata,
 }
 
 fn response_format(headers: &HeaderMap) -> Result<Format, ApiError> {
@@ -140,7 +143,12 @@ fn response_format(headers: &HeaderMap) -> Result<Format, ApiError> {
         let params: Vec<&str> = range.split(';').map(str::trim).collect();
         let media = params.first().copied().unwrap_or_default();
         let is_table = params.contains(&"as=Table");
+        let is_metadata =
+            params.contains(&"as=PartialObjectMetadata") || params.contains(&"as=PartialObjectMetadataList");
+        let meta_group =
+            params.contains(&"g=meta.k8s.io") && (params.contains(&"v=v1") || params.contains(&"v=v1beta1"));
         match media {
+            "application/json" if is_metadata && meta_group => return Ok(Format::Metadata),
             "application/json"
                 if is_table
                     && params.contains(&"g=meta.k8s.io")
@@ -155,7 +163,7 @@ fn response_format(headers: &HeaderMap) -> Result<Format, ApiError> {
         }
     }
     Err(ApiError::not_acceptable(format!(
-        "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io (asked for {accept})"
+        "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata(List);v=v1;g=meta.k8s.io (asked for {accept})"
     )))
 }
 
@@ -166,6 +174,7 @@ fn encode(code: StatusCode, v: &Value, fmt: Format) -> Response {
             Err(e) => status_response(&ApiError::internal(format!("cannot encode YAML: {e}"))),
         },
         Format::Json | Format::Table => json_response(code, v),
+        Format::Metadata => json_response(code, &watch::partial_metadata(v)),
     }
 }
 
@@ -602,7 +611,12 @@ impl Call<'_> {
             timeout,
             bookmark_interval: self.app.settings.bookmark_interval,
         };
-        let stream = watch::start(&self.app.store, req, fmt == Format::Table)?;
+        let view = match fmt {
+            Format::Table => watch::View::Table,
+            Format::Metadata => watch::View::Metadata,
+            Format::Json | Format::Yaml => watch::View::Full,
+        };
+        let stream = watch::start(&self.app.store, req, view)?;
         let mut r = Response::new(Body::from_stream(stream));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -665,6 +679,11 @@ impl Call<'_> {
         let mut metadata = json!({"resourceVersion": rv.to_string()});
         if let Some(c) = &cont {
             metadata["continue"] = json!(c);
+        }
+        if fmt == Format::Metadata {
+            let items: Vec<Value> = items.iter().map(|o| watch::partial_metadata(o)).collect();
+            let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": items});
+            return Ok(json_response(StatusCode::OK, &list));
         }
         if fmt == Format::Yaml {
             let items: Vec<Value> = items

@@ -26,11 +26,22 @@ pub fn json_patch(original: &Value, patch: &Value) -> Result<Value, ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     let mut out = original.clone();
-    json_patch::patch(&mut out, &ops).map_err(|e| {
-        ApiError::unprocessable(format!(
-            "the server rejected our request due to an error in our request: {e}"
-        ))
-    })?;
+    // Operations apply one at a time so that a `test` for `null` at a path that does not exist
+    // succeeds, as on a real API server (kube-runtime's finalizer helper sends exactly that
+    // before adding the first finalizer). A failure returns an error, never a partial result.
+    for op in ops.0 {
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && out.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch(&mut out, std::slice::from_ref(&op)).map_err(|e| {
+            ApiError::unprocessable(format!(
+                "the server rejected our request due to an error in our request: {e}"
+            ))
+        })?;
+    }
     Ok(out)
 }
 

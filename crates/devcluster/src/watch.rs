@@ -54,6 +54,22 @@ pub struct WatchRequest {
     pub bookmark_interval: Duration,
 }
 
+/// What a watch or a read returns for each object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The object itself.
+    Full,
+    /// A `Table` row.
+    Table,
+    /// `meta.k8s.io/v1` `PartialObjectMetadata` (kube-rs' metadata reads and watchers).
+    Metadata,
+}
+
+/// The `PartialObjectMetadata` of an object.
+pub fn partial_metadata(o: &Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o["metadata"]})
+}
+
 struct Watch {
     store: Arc<Store>,
     req: WatchRequest,
@@ -64,9 +80,9 @@ struct Watch {
     deadline: Instant,
     bookmark_at: Option<Instant>,
     done: bool,
-    /// Send rows of a `Table` (kubectl `get -w`) instead of objects; column definitions go with
-    /// the first row only.
-    table: bool,
+    /// What each event carries: the object, a `Table` row (kubectl `get -w`; column definitions go
+    /// with the first row only), or the object's metadata (`PartialObjectMetadata`).
+    view: View,
     sent_columns: bool,
 }
 
@@ -74,7 +90,7 @@ struct Watch {
 pub fn start(
     store: &Arc<Store>,
     req: WatchRequest,
-    table: bool,
+    view: View,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static, ApiError> {
     let from = match req.resource_version.as_deref() {
         None | Some("" | "0") => None,
@@ -93,7 +109,7 @@ pub fn start(
         deadline: Instant::now() + req.timeout,
         bookmark_at: req.bookmarks.then(|| Instant::now() + req.bookmark_interval),
         done: false,
-        table,
+        view,
         sent_columns: false,
         req,
     };
@@ -164,7 +180,10 @@ impl Watch {
     }
 
     fn encode_object(&mut self, o: &Value) -> Vec<u8> {
-        if self.table {
+        if self.view == View::Metadata {
+            return serde_json::to_vec(&partial_metadata(o)).unwrap_or_default();
+        }
+        if self.view == View::Table {
             let mut t = crate::table::table(&self.req.rt, &[o], meta::resource_version(o), None);
             if self.sent_columns {
                 t["columnDefinitions"] = json!([]);
@@ -209,7 +228,7 @@ impl Watch {
             }
             _ => return,
         };
-        if !self.table && e.object["apiVersion"] == self.api_version.as_str() {
+        if self.view == View::Full && e.object["apiVersion"] == self.api_version.as_str() {
             buf.extend_from_slice(&line(etype, e.object_json()));
         } else {
             buf.extend_from_slice(&line(etype, &self.encode_object(&e.object)));

@@ -1052,3 +1052,92 @@ async fn multi_version_custom_resources_are_served_in_every_served_version() {
     let g = group.get("devcluster.test.invalid").unwrap();
     assert_eq!(g.preferred_version_or_latest(), "v1");
 }
+
+/// kube-runtime's `finalizer` helper adds the first finalizer with a JSON patch that tests
+/// `/metadata/finalizers` for `null` although the field is absent; a real API server accepts it.
+#[tokio::test]
+async fn kube_runtime_finalizer_helper_adds_and_removes_its_finalizer() {
+    use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+    let c = cluster().await;
+    namespace(&c.client(), "helper").await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "helper");
+    api.create(&PostParams::default(), &cm("guarded", &[("k", "v")]))
+        .await
+        .unwrap();
+    let (applies, cleanups) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let run = |obj: Arc<ConfigMap>| {
+        let (applies, cleanups, api) = (Arc::clone(&applies), Arc::clone(&cleanups), api.clone());
+        async move {
+            finalizer(&api, "example.invalid/guard", obj, |event| async move {
+                match event {
+                    FinalizerEvent::Apply(_) => applies.fetch_add(1, Ordering::SeqCst),
+                    FinalizerEvent::Cleanup(_) => cleanups.fetch_add(1, Ordering::SeqCst),
+                };
+                Ok::<_, std::convert::Infallible>(Action::await_change())
+            })
+            .await
+        }
+    };
+    // The first call only adds the finalizer; the second reconciles.
+    run(Arc::new(api.get("guarded").await.unwrap())).await.unwrap();
+    assert_eq!(
+        api.get("guarded").await.unwrap().finalizers(),
+        ["example.invalid/guard"]
+    );
+    assert_eq!(applies.load(Ordering::SeqCst), 0);
+    run(Arc::new(api.get("guarded").await.unwrap())).await.unwrap();
+    assert_eq!(applies.load(Ordering::SeqCst), 1);
+    // Deleting leaves the object for the cleanup, which removes the finalizer.
+    api.delete("guarded", &DeleteParams::default()).await.unwrap();
+    run(Arc::new(api.get("guarded").await.unwrap())).await.unwrap();
+    assert_eq!(cleanups.load(Ordering::SeqCst), 1);
+    assert!(
+        api.get_opt("guarded").await.unwrap().is_none(),
+        "the object went with its last finalizer"
+    );
+    // A failing `test` still fails.
+    api.create(&PostParams::default(), &cm("tested", &[("k", "v")]))
+        .await
+        .unwrap();
+    let patch: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/data/k", "value": "other"}])).unwrap();
+    let (code, _, _) = api_error(
+        api.patch("tested", &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+}
+
+/// kube-rs' metadata reads ask for `PartialObjectMetadata(List)`.
+#[tokio::test]
+async fn metadata_only_get_list_and_watch_return_partial_object_metadata() {
+    let c = cluster().await;
+    namespace(&c.client(), "meta").await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "meta");
+    api.create(&PostParams::default(), &cm("a", &[("big", &"x".repeat(1000))]))
+        .await
+        .unwrap();
+    let one = api.get_metadata("a").await.unwrap();
+    assert_eq!(one.metadata.name.as_deref(), Some("a"));
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("a"));
+    let metadata: Api<kube::core::PartialObjectMeta<ConfigMap>> = Api::namespaced(c.client(), "meta");
+    let mut events = watcher(metadata, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("a"));
+    api.create(&PostParams::default(), &cm("b", &[])).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.metadata.name.as_deref(), Some("b"));
+}
