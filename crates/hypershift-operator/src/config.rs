@@ -87,6 +87,10 @@ pub struct Flags {
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_timeout_seconds: Option<u64>,
+    /// Seconds a leader holds its Lease without renewing it before another may take over.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect_lease_seconds: Option<u64>,
 }
 
 /// The merged configuration.
@@ -105,6 +109,7 @@ pub struct Config {
     pub log_level: String,
     pub leader_elect: bool,
     pub registry_timeout_seconds: u64,
+    pub leader_elect_lease_seconds: u64,
 }
 
 impl Default for Config {
@@ -121,6 +126,7 @@ impl Default for Config {
             log_level: "info".into(),
             leader_elect: true,
             registry_timeout_seconds: 10,
+            leader_elect_lease_seconds: 15,
         }
     }
 }
@@ -137,6 +143,7 @@ pub struct OperatorConfig {
     pub ignition_server_image: Option<String>,
     pub admin_addr: SocketAddr,
     pub leader_elect: bool,
+    pub lease_duration: Duration,
     pub registry_timeout: Duration,
 }
 
@@ -165,6 +172,7 @@ impl Config {
             log_level: _,
             leader_elect,
             registry_timeout_seconds,
+            leader_elect_lease_seconds,
         } = self;
         let mut overrides = RegistryOverrides::new();
         for value in registry_overrides {
@@ -200,6 +208,9 @@ impl Config {
         if *registry_timeout_seconds == 0 {
             return Err("--registry-timeout-seconds must be at least 1".into());
         }
+        if *leader_elect_lease_seconds < 2 {
+            return Err("--leader-elect-lease-seconds must be at least 2".into());
+        }
         Ok(OperatorConfig {
             kubeconfig: kubeconfig.clone(),
             namespace: namespace.clone(),
@@ -209,6 +220,7 @@ impl Config {
             ignition_server_image: ignition_server_image.clone(),
             admin_addr: *admin_addr,
             leader_elect: *leader_elect,
+            lease_duration: Duration::from_secs(*leader_elect_lease_seconds),
             registry_timeout: Duration::from_secs(*registry_timeout_seconds),
         })
     }

@@ -25,7 +25,6 @@ pub mod pki;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
@@ -65,7 +64,7 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
             &config.namespace,
             "hypershift-operator-lock",
             &identity,
-            Duration::from_secs(15),
+            config.lease_duration,
         )
     });
     if let Some(elector) = &elector {

@@ -1,0 +1,496 @@
+//! The hypershift-operator as a real process against devcluster and the real registry
+//! (TLS + htpasswd), with the synthetic release 4.99.0 mirrored in oc-mirror v2's layout.
+//! Needs `/usr/bin/docker-registry` (`cargo xtask setup`); fails loudly without it.
+//!
+//! Waits are liveness bounds (`eventually`), never timing assertions.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers too: a panic is the failure report"
+)]
+
+mod support;
+
+use std::time::Duration;
+
+use hypershift_api::conditions;
+use hypershift_api::openshift::ImageDigestMirrorSet;
+use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use support::{Env, ICSP_CRD, IDMS_CRD, ITMS_CRD, deployment_args, deployment_env};
+
+const WITHIN: Duration = Duration::from_mins(1);
+const CP: &str = "clusters-example";
+
+async fn ready(env: &Env, name: &str) {
+    for type_ in [
+        conditions::RECONCILIATION_SUCCEEDED,
+        conditions::VALID_RELEASE_IMAGE,
+        conditions::RELEASE_IMAGE_RESOLVED,
+    ] {
+        env.eventually(&format!("{type_}=True on {name}"), WITHIN, || async {
+            env.condition(name, type_).await.filter(|(s, _, _)| s == "True")
+        })
+        .await;
+    }
+}
+
+/// Reconciling again renders byte-identical objects: nothing is written, nothing rolls.
+async fn assert_reconciling_again_changes_nothing(env: &Env) {
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), CP);
+    let versions = |list: Vec<Deployment>| {
+        list.into_iter()
+            .map(|d| d.metadata.resource_version.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let before = versions(deployments.list(&ListParams::default()).await.unwrap().items);
+    let done = completed_reconciles(&env.metrics().await);
+    let hcs: Api<hypershift_api::hosted_cluster::HostedCluster> =
+        Api::namespaced(env.client.clone(), "clusters");
+    hcs.patch(
+        "example",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"labels": {"touched": "yes"}}})),
+    )
+    .await
+    .unwrap();
+    env.eventually("another completed reconcile", WITHIN, || async {
+        (completed_reconciles(&env.metrics().await) > done).then_some(())
+    })
+    .await;
+    assert_eq!(
+        versions(deployments.list(&ListParams::default()).await.unwrap().items),
+        before,
+        "no churn"
+    );
+}
+
+/// A NodePool gets its token and user-data Secrets.
+async fn assert_node_pool_gets_token_and_user_data(env: &Env) {
+    env.node_pool("workers", "example").await;
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), CP);
+    let token = env
+        .eventually("the token Secret", WITHIN, || async {
+            secrets
+                .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .next()
+        })
+        .await;
+    let data = token.data.unwrap();
+    assert_eq!(
+        String::from_utf8(data["release"].0.clone()).unwrap(),
+        env.release.source_reference()
+    );
+    let user_data: Api<Secret> = Api::namespaced(env.client.clone(), "clusters");
+    let ud = env
+        .eventually("the user-data Secret", WITHIN, || async {
+            user_data
+                .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .next()
+        })
+        .await;
+    let pointer: serde_json::Value = serde_json::from_slice(&ud.data.unwrap()["value"].0).unwrap();
+    assert_eq!(
+        pointer["ignition"]["config"]["merge"][0]["source"],
+        "https://127.0.0.1:30443/ignition"
+    );
+}
+
+/// Reconciles that finished (the duration histogram's count).
+fn completed_reconciles(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hostedcluster_reconcile_duration_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn env_of(env: &Env, deployment: &str) -> String {
+    env.eventually(&format!("the {deployment} Deployment"), WITHIN, || {
+        deployment_env(&env.client, CP, deployment, "OPENSHIFT_IMG_OVERRIDES")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idms_present_hosted_cluster_gets_both_deployments_with_the_exact_carriers() {
+    let mut env = Env::new(&[IDMS_CRD]).await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml(
+        "release-mirror",
+        &env.registry.host,
+        true,
+    ))
+    .await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+
+    let host = &env.registry.host;
+    // Sources sorted byte-wise (`ocp-release` < `ocp-v4.0-art-dev`).
+    let expected = format!(
+        "{SOURCE_RELEASE}={},{SOURCE_COMPONENTS}={}",
+        SyntheticRelease::mirror_release_repo(host),
+        SyntheticRelease::mirror_components_repo(host)
+    );
+    assert_eq!(env_of(&env, "control-plane-operator").await, expected);
+    assert_eq!(env_of(&env, "ignition-server").await, expected);
+    let cpo_args = deployment_args(&env.client, CP, "control-plane-operator")
+        .await
+        .unwrap();
+    assert!(
+        cpo_args.contains(&"--registry-overrides==".to_owned()),
+        "{cpo_args:?}"
+    );
+    assert!(
+        cpo_args.contains(&"--registry-ca-bundle=/etc/pki/registry-ca/ca-bundle.crt".to_owned()),
+        "{cpo_args:?}"
+    );
+    let ign_args = deployment_args(&env.client, CP, "ignition-server").await.unwrap();
+    let at = ign_args
+        .iter()
+        .position(|a| a == "--registry-overrides")
+        .expect("the split flag");
+    assert_eq!(ign_args[at + 1], "=");
+
+    // Status names the mirror that served the release.
+    let hc = env.hosted_cluster("example").await.unwrap();
+    let status = hc.status.unwrap();
+    let source = status.release_image_source.unwrap();
+    assert!(
+        source.via_mirror
+            && source
+                .pulled_from
+                .starts_with(&SyntheticRelease::mirror_release_repo(host)),
+        "{source:?}"
+    );
+    assert_eq!(source.digest, env.release.digest());
+    assert_eq!(status.ignition_endpoint.as_deref(), Some("127.0.0.1:30443"));
+
+    assert_reconciling_again_changes_nothing(&env).await;
+    assert_node_pool_gets_token_and_user_data(&env).await;
+    assert!(env.operator_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icsp_idms_and_itms_are_merged_deterministically() {
+    let mut env = Env::new(&[ICSP_CRD, IDMS_CRD, ITMS_CRD]).await;
+    let host = env.registry.host.clone();
+    // Objects applied in an order unrelated to the merge order.
+    env.apply_yaml(&format!(
+        "apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\nmetadata:\n  name: a-icsp\nspec:\n  repositoryDigestMirrors:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - old.invalid/release\n    - {}\n",
+        SyntheticRelease::mirror_components_repo(&host)
+    ))
+    .await;
+    env.apply_yaml(&format!(
+        "apiVersion: config.openshift.io/v1\nkind: ImageTagMirrorSet\nmetadata:\n  name: tags\nspec:\n  imageTagMirrors:\n  - source: registry.invalid/ubi9\n    mirrors:\n    - {host}/ubi9\n"
+    ))
+    .await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml("z-release", &host, true))
+        .await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    // Per source: IDMS mirrors first, then ICSP ones without the duplicate; sources sorted.
+    let expected = format!(
+        "{SOURCE_RELEASE}={rel},{SOURCE_COMPONENTS}={comp},{SOURCE_COMPONENTS}=old.invalid/release,registry.invalid/ubi9={host}/ubi9",
+        comp = SyntheticRelease::mirror_components_repo(&host),
+        rel = SyntheticRelease::mirror_release_repo(&host),
+    );
+    assert_eq!(env_of(&env, "control-plane-operator").await, expected);
+    assert_eq!(env_of(&env, "ignition-server").await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_idms_updates_both_deployments_without_a_restart() {
+    let mut env = Env::new(&[IDMS_CRD]).await;
+    let host = env.registry.host.clone();
+    env.apply_yaml(&SyntheticRelease::idms_yaml("release-mirror", &host, true))
+        .await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    let before = env_of(&env, "control-plane-operator").await;
+
+    // Add a mirror in front of the healthy one.
+    let idms: Api<ImageDigestMirrorSet> = Api::all(env.client.clone());
+    let patch = serde_json::json!({"spec": {"imageDigestMirrors": [
+        {"source": SOURCE_RELEASE, "mirrors": ["backup.invalid/release-images", SyntheticRelease::mirror_release_repo(&host)], "mirrorSourcePolicy": "NeverContactSource"},
+        {"source": SOURCE_COMPONENTS, "mirrors": [SyntheticRelease::mirror_components_repo(&host)], "mirrorSourcePolicy": "NeverContactSource"},
+    ]}});
+    idms.patch("release-mirror", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    for deployment in ["control-plane-operator", "ignition-server"] {
+        let updated = env
+            .eventually(
+                &format!("{deployment} to carry the new mirror"),
+                WITHIN,
+                || async {
+                    deployment_env(&env.client, CP, deployment, "OPENSHIFT_IMG_OVERRIDES")
+                        .await
+                        .filter(|v| v.contains("backup.invalid"))
+                },
+            )
+            .await;
+        assert_ne!(updated, before);
+        assert!(
+            updated.contains(&format!(
+                "{SOURCE_RELEASE}=backup.invalid/release-images,{SOURCE_RELEASE}={host}"
+            )),
+            "{updated}"
+        );
+    }
+    assert!(env.operator_running(), "no restart was needed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idms_crd_created_after_the_operator_started_is_picked_up() {
+    let mut env = Env::new(&[]).await;
+    env.start_operator(&["--leader-elect=false"]);
+    // No mirror API yet: a release named by its mirror location still works.
+    let direct = format!(
+        "{}@{}",
+        SyntheticRelease::mirror_release_repo(&env.registry.host),
+        env.release.digest()
+    );
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &direct)).await;
+    ready(&env, "example").await;
+    assert_eq!(env_of(&env, "control-plane-operator").await, "=");
+
+    env.create_crd(IDMS_CRD).await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml("late", &env.registry.host, true))
+        .await;
+    env.eventually("the late IDMS in the carriers", WITHIN, || async {
+        deployment_env(
+            &env.client,
+            CP,
+            "control-plane-operator",
+            "OPENSHIFT_IMG_OVERRIDES",
+        )
+        .await
+        .filter(|v| v.contains(SOURCE_RELEASE))
+    })
+    .await;
+    assert!(env.operator_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
+    let mut env = Env::new(&[IDMS_CRD]).await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml(
+        "release-mirror",
+        &env.registry.host,
+        true,
+    ))
+    .await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("bad-image", "Quay.invalid/UPPER/case:1"))
+        .await;
+    let (_, reason, message) = env
+        .eventually("ValidReleaseImage=False", WITHIN, || async {
+            env.condition("bad-image", conditions::VALID_RELEASE_IMAGE)
+                .await
+                .filter(|(s, _, _)| s == "False")
+        })
+        .await;
+    assert_eq!(reason, "InvalidImage");
+    assert!(message.contains("Quay.invalid/UPPER/case:1"), "{message}");
+
+    let missing_secret = env
+        .hosted_cluster_yaml("no-secret", &env.release.source_reference())
+        .replace("name: pull-secret", "name: nope");
+    env.apply_yaml(&missing_secret).await;
+    let (_, reason, _) = env
+        .eventually("SecretNotFound", WITHIN, || async {
+            env.condition("no-secret", conditions::VALID_RELEASE_IMAGE)
+                .await
+                .filter(|(s, _, _)| s == "False")
+        })
+        .await;
+    assert_eq!(reason, "SecretNotFound");
+
+    let bad_catalog = env.hosted_cluster_yaml("bad-catalog", &env.release.source_reference()).replace(
+        "  namespace: clusters\n",
+        "  namespace: clusters\n  annotations:\n    hypershift.openshift.io/redhat-operators-catalog-image: registry.invalid/redhat/redhat-operator-index:v4.99\n",
+    );
+    env.apply_yaml(&bad_catalog).await;
+    let (_, _, message) = env
+        .eventually("ValidConfiguration=False", WITHIN, || async {
+            env.condition("bad-catalog", conditions::VALID_CONFIGURATION)
+                .await
+                .filter(|(s, _, _)| s == "False")
+        })
+        .await;
+    assert!(
+        message.contains("must be set all together") && message.contains("by digest"),
+        "{message}"
+    );
+
+    // Nothing was rendered for them, and they are not retried in a loop.
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "clusters-bad-image");
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .is_ok_and(|l| l.items.is_empty())
+    );
+    let runs = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("hostedcluster_reconcile_runs_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let first = runs(&env.metrics().await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let second = runs(&env.metrics().await);
+    assert!(
+        second - first <= 3.0,
+        "reconciles kept running without a change: {first} then {second}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
+    let mut env = Env::new(&[IDMS_CRD]).await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml(
+        "release-mirror",
+        &env.registry.host,
+        true,
+    ))
+    .await;
+    env.start_operator(&[]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    env.node_pool("workers", "example").await;
+    // Kill it as soon as it has started writing the control plane.
+    env.eventually("the control-plane namespace", WITHIN, || async {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
+            .get_opt(CP)
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    env.kill_operator();
+    env.start_operator(&[]);
+    ready(&env, "example").await;
+    env.eventually("the token Secret", WITHIN, || async {
+        let secrets: Api<Secret> = Api::namespaced(env.client.clone(), CP);
+        let l = secrets
+            .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+            .await
+            .ok()?;
+        (!l.items.is_empty()).then_some(())
+    })
+    .await;
+    // Exactly one of everything.
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), CP);
+    let names: Vec<String> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| d.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["control-plane-operator", "ignition-server"]);
+    let tokens: Api<Secret> = Api::namespaced(env.client.clone(), CP);
+    let count = tokens
+        .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(count, 1, "one token Secret for the NodePool");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_hosted_cluster_removes_its_control_plane() {
+    let mut env = Env::new(&[IDMS_CRD]).await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml(
+        "release-mirror",
+        &env.registry.host,
+        true,
+    ))
+    .await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    let hcs: Api<hypershift_api::hosted_cluster::HostedCluster> =
+        Api::namespaced(env.client.clone(), "clusters");
+    assert_eq!(
+        hcs.get("example").await.unwrap().metadata.finalizers.unwrap(),
+        ["hypershift.openshift.io/finalizer"]
+    );
+    hcs.delete("example", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    env.eventually("the HostedCluster and its namespace to go", WITHIN, || async {
+        let ns = Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
+            .get_opt(CP)
+            .await
+            .ok()?;
+        let hc = hcs.get_opt("example").await.ok()?;
+        (ns.is_none() && hc.is_none()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_operator_takes_over_when_the_leader_dies() {
+    let mut env = Env::new(&[IDMS_CRD]).await;
+    env.apply_yaml(&SyntheticRelease::idms_yaml(
+        "release-mirror",
+        &env.registry.host,
+        true,
+    ))
+    .await;
+    env.start_operator(&["--leader-elect-lease-seconds=2"]);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), "hypershift");
+    let holder = || async {
+        leases
+            .get_opt("hypershift-operator-lock")
+            .await
+            .ok()
+            .flatten()?
+            .spec?
+            .holder_identity
+    };
+    let first = env.eventually("a leader", WITHIN, holder).await;
+    // A second operator stands by while the first renews.
+    let mut standby = Env::standby(&env, &["--leader-elect-lease-seconds=2"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        holder().await.as_deref(),
+        Some(first.as_str()),
+        "the leader keeps its lease"
+    );
+    env.kill_operator();
+    let second = env
+        .eventually("a new leader", WITHIN, || async {
+            holder().await.filter(|h| *h != first)
+        })
+        .await;
+    assert_ne!(second, first);
+    // The new leader does the work.
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    let _ = standby.kill();
+    let _ = standby.wait();
+}
