@@ -7,6 +7,7 @@
 //! - `test`: every test tier that exists, plus lint and generated-file drift checks.
 //! - `codegen`: regenerate `deploy/crds/` from the API types.
 //! - `bench`: run the benchmarks and write their figures into `docs/benchmarks.md`.
+//! - `demo`: the flagship scenario (`e2e/src/bin/demo.rs`).
 
 mod bench;
 
@@ -20,6 +21,8 @@ usage: cargo xtask <task>
 
 tasks:
   setup               install the Debian packages the tests need (as root), when missing
+  demo [--once]       the flagship scenario: registry, devcluster, hypershift-operator, a HostedCluster
+                      through mirrors (stays up until Ctrl-C; --once exits 0 only if every step succeeded)
   test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, e2e)
   codegen             regenerate deploy/crds/ from crates/hypershift-api
   bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster) and record their figures in docs/benchmarks.md";
@@ -49,6 +52,7 @@ fn run_task() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("codegen") => codegen(),
         Some("bench") => bench::all(&args[1..]),
+        Some("demo") => demo(&args[1..]),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())
@@ -183,6 +187,17 @@ fn test(args: &[String]) -> Result<()> {
     }
     say("xtask test: all tiers passed");
     Ok(())
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    if let Some(unknown) = args.iter().find(|a| *a != "--once") {
+        bail!("unknown option {unknown:?} for demo\n{USAGE}");
+    }
+    if !Path::new(PACKAGES[0].0).exists() {
+        bail!("{} is missing; run `cargo xtask setup` first", PACKAGES[0].0);
+    }
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    run(Command::new(project_root().join("target/debug/demo")).args(args))
 }
 
 fn codegen() -> Result<()> {

@@ -1,0 +1,460 @@
+//! The flagship scenario (PRODUCT.md), step by step; `cargo xtask demo` runs it.
+//!
+//! ```text
+//!  1 registry: TLS + htpasswd on 127.0.0.1, release 4.99.0 pushed in oc-mirror v2's layout
+//!  2 devcluster: a local Kubernetes API
+//!  3 CRDs, namespaces, pull secret, the IDMS oc-mirror writes
+//!  4 hypershift-operator as a process
+//!  5 a HostedCluster whose release lives under quay.invalid, and a NodePool
+//!  6 wait: the release resolved through the mirror, both Deployments rendered, NodePool Secrets
+//!  7 edit the IDMS (a dead mirror first): both Deployments follow, no restart; latency measured
+//! ```
+//!
+//! Everything listens on 127.0.0.1; the "public" registry is under `.invalid` and is never
+//! contacted (the IDMS says `NeverContactSource`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use devcluster::{DevCluster, DevClusterOptions};
+use hypershift_api::hosted_cluster::HostedCluster;
+use hypershift_api::openshift::ImageDigestMirrorSet;
+use hypershift_releaseinfo::testing::faults::refusing_address;
+use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt as _};
+
+use crate::{binary, workspace_root};
+
+/// The control-plane namespace of `clusters/example`.
+pub const CONTROL_PLANE: &str = "clusters-example";
+const WITHIN: Duration = Duration::from_mins(2);
+
+/// A running flagship environment. Dropping it stops everything; [`Flagship::shutdown`] does so
+/// in order.
+pub struct Flagship {
+    pub registry: TestRegistry,
+    pub release: SyntheticRelease,
+    pub cluster: DevCluster,
+    pub client: Client,
+    operator: Operator,
+    pub operator_log: PathBuf,
+    pub admin_addr: String,
+}
+
+impl std::fmt::Debug for Flagship {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flagship")
+            .field("registry", &self.registry.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where progress goes (the demo prints it; tests keep it).
+pub trait Progress {
+    fn step(&mut self, n: usize, what: &str);
+    fn done(&mut self, detail: &str, took: Duration);
+    fn line(&mut self, text: &str);
+}
+
+/// Steps 1–6: everything up and the HostedCluster ready.
+pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
+    hypershift_releaseinfo::install_crypto_provider();
+    let t = Instant::now();
+    p.step(
+        1,
+        "registry with TLS and htpasswd, release 4.99.0 pushed in oc-mirror v2's layout",
+    );
+    let registry = TestRegistry::start();
+    let release = SyntheticRelease::new("4.99.0");
+    release
+        .push(&registry)
+        .await
+        .context("pushing the synthetic release")?;
+    p.done(
+        &format!(
+            "{} serves {} and {}",
+            registry.host,
+            SyntheticRelease::mirror_release_repo(&registry.host),
+            SyntheticRelease::mirror_components_repo(&registry.host)
+        ),
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    p.step(2, "devcluster (local Kubernetes API, TLS, token)");
+    let cluster = DevCluster::start(DevClusterOptions::default())
+        .await
+        .context("starting devcluster")?;
+    let client = cluster.client();
+    p.done(
+        &format!(
+            "{} (kubeconfig {})",
+            cluster.base_url(),
+            cluster.kubeconfig_path().display()
+        ),
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    p.step(3, "CRDs, namespaces, pull secret and the IDMS oc-mirror writes");
+    seed(&client, &registry).await?;
+    p.done(
+        "IDMS release-mirror maps both quay.invalid repositories to the mirror (NeverContactSource)",
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    p.step(4, "hypershift-operator");
+    let dir = cluster.state_dir().join("demo");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("registry-ca.pem"), &registry.ca_pem)?;
+    let operator_log = dir.join("hypershift-operator.log");
+    let admin_addr = free_address()?;
+    let operator = Command::new(binary("hypershift-operator"))
+        .arg("run")
+        .arg(format!("--kubeconfig={}", cluster.kubeconfig_path().display()))
+        .arg(format!(
+            "--registry-ca-bundle={}",
+            dir.join("registry-ca.pem").display()
+        ))
+        .arg(format!("--admin-addr={admin_addr}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&operator_log)?)
+        .spawn()
+        .context("starting hypershift-operator")?;
+    let mut flagship = Flagship {
+        registry,
+        release,
+        cluster,
+        client,
+        operator: Operator(operator),
+        operator_log,
+        admin_addr,
+    };
+    p.done(
+        &format!(
+            "pid {}, admin http://{}/metrics, log {}",
+            flagship.operator.0.id(),
+            flagship.admin_addr,
+            flagship.operator_log.display()
+        ),
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    p.step(
+        5,
+        "HostedCluster clusters/example (release under quay.invalid) and NodePool clusters/workers",
+    );
+    flagship.apply(&hosted_cluster_yaml(&flagship)).await?;
+    flagship.apply(&node_pool_yaml(&flagship)).await?;
+    p.done(
+        &format!("spec.release.image {}", flagship.release.source_reference()),
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    p.step(
+        6,
+        "waiting for the operator: release lookup through the mirror, control plane, NodePool Secrets",
+    );
+    flagship.wait_ready(p).await?;
+    p.done("ready", t.elapsed());
+    Ok(flagship)
+}
+
+/// Step 3: the CRDs, namespaces, pull secret and IDMS.
+async fn seed(client: &Client, registry: &TestRegistry) -> Result<()> {
+    for file in [
+        "hypershift.openshift.io_hostedclusters.yaml",
+        "hypershift.openshift.io_nodepools.yaml",
+        "hypershift.openshift.io_hostedcontrolplanes.yaml",
+        "openshift/config.openshift.io_imagedigestmirrorsets.yaml",
+    ] {
+        let text = std::fs::read_to_string(workspace_root().join("deploy/crds").join(file))
+            .with_context(|| format!("reading {file}"))?;
+        let crd: CustomResourceDefinition =
+            serde_saphyr::from_str(&text).with_context(|| format!("parsing {file}"))?;
+        Api::<CustomResourceDefinition>::all(client.clone())
+            .create(&PostParams::default(), &crd)
+            .await?;
+    }
+    for ns in ["hypershift", "clusters"] {
+        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
+    }
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "pull-secret", "namespace": "clusters"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": String::from_utf8(registry.pull_secret_json())?},
+    }))?;
+    Api::<Secret>::namespaced(client.clone(), "clusters")
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let idms: ImageDigestMirrorSet = serde_saphyr::from_str(&SyntheticRelease::idms_yaml(
+        "release-mirror",
+        &registry.host,
+        true,
+    ))?;
+    Api::<ImageDigestMirrorSet>::all(client.clone())
+        .create(&PostParams::default(), &idms)
+        .await?;
+    Ok(())
+}
+
+fn free_address() -> Result<String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.to_string())
+}
+
+fn hosted_cluster_yaml(f: &Flagship) -> String {
+    format!(
+        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: example\n  namespace: clusters\nspec:\n  release:\n    image: {}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: 30443\n",
+        f.release.source_reference(),
+        SyntheticRelease::mirror_components_repo(&f.registry.host)
+    )
+}
+
+fn node_pool_yaml(f: &Flagship) -> String {
+    format!(
+        "apiVersion: hypershift.openshift.io/v1beta1\nkind: NodePool\nmetadata:\n  name: workers\n  namespace: clusters\nspec:\n  clusterName: example\n  release:\n    image: {}\n  platform:\n    type: None\n",
+        f.release.source_reference()
+    )
+}
+
+impl Flagship {
+    async fn apply(&self, yaml: &str) -> Result<()> {
+        let obj: kube::api::DynamicObject = serde_saphyr::from_str(yaml)?;
+        let types = obj.types.clone().context("apiVersion and kind")?;
+        let (group, version) = types
+            .api_version
+            .rsplit_once('/')
+            .unwrap_or(("", &types.api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk).await?;
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &obj.namespace().unwrap_or_default(), &ar);
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::apply("demo").force(),
+            &Patch::Apply(&obj),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the operator process still runs.
+    pub fn operator_running(&mut self) -> bool {
+        self.operator.0.try_wait().ok().flatten().is_none()
+    }
+
+    /// The operator's log so far.
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(&self.operator_log).unwrap_or_default()
+    }
+
+    async fn eventually<T, F, Fut>(&mut self, what: &str, mut check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + WITHIN;
+        loop {
+            if let Some(v) = check().await {
+                return Ok(v);
+            }
+            if !self.operator_running() {
+                bail!(
+                    "the hypershift-operator exited while waiting for {what}; its log:\n{}",
+                    self.operator_log()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what}; the operator's log:\n{}",
+                    self.operator_log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn condition(client: &Client, type_: &str) -> Option<(String, String)> {
+        let hc = Api::<HostedCluster>::namespaced(client.clone(), "clusters")
+            .get_opt("example")
+            .await
+            .ok()??;
+        let c = hc.status?.conditions.into_iter().find(|c| c.type_ == type_)?;
+        Some((c.status, c.message))
+    }
+
+    async fn wait_ready(&mut self, p: &mut dyn Progress) -> Result<()> {
+        let client = self.client.clone();
+        for type_ in [
+            "ReleaseImageResolved",
+            "ValidReleaseImage",
+            "ValidConfiguration",
+            "ReconciliationSucceeded",
+        ] {
+            let c = client.clone();
+            let message = self
+                .eventually(&format!("{type_}=True"), || {
+                    let c = c.clone();
+                    async move {
+                        Self::condition(&c, type_)
+                            .await
+                            .filter(|(s, _)| s == "True")
+                            .map(|(_, m)| m)
+                    }
+                })
+                .await?;
+            p.line(&format!("  {type_}=True: {message}"));
+        }
+        let c = client.clone();
+        self.eventually("the NodePool's Secrets", || {
+            let c = c.clone();
+            async move {
+                let l = Api::<Secret>::namespaced(c, "clusters")
+                    .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+                    .await
+                    .ok()?;
+                (!l.items.is_empty()).then_some(())
+            }
+        })
+        .await
+    }
+
+    /// What the operator did, as text.
+    pub async fn report(&self) -> Result<String> {
+        let mut out = String::new();
+        let hc = Api::<HostedCluster>::namespaced(self.client.clone(), "clusters")
+            .get("example")
+            .await?;
+        let status = hc.status.unwrap_or_default();
+        if let Some(s) = &status.release_image_source {
+            writeln!(
+                out,
+                "Release image {}\n  served by {} ({})\n  digest {}\n  management mirrors {}",
+                s.image,
+                s.pulled_from,
+                if s.via_mirror { "a mirror" } else { "the source" },
+                s.digest,
+                s.mirror_set_hash
+            )?;
+        }
+        writeln!(out, "Conditions of clusters/example:")?;
+        for c in &status.conditions {
+            writeln!(
+                out,
+                "  {:<28} {:<5} {:<24} {}",
+                c.type_, c.status, c.reason, c.message
+            )?;
+        }
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), CONTROL_PLANE);
+        for name in ["control-plane-operator", "ignition-server"] {
+            let d = deployments.get(name).await?;
+            let c = d
+                .spec
+                .and_then(|s| s.template.spec)
+                .and_then(|s| s.containers.into_iter().next())
+                .context("a container")?;
+            writeln!(
+                out,
+                "Deployment {CONTROL_PLANE}/{name}\n  image {}\n  args {}",
+                c.image.unwrap_or_default(),
+                c.args.unwrap_or_default().join(" ")
+            )?;
+            for e in c.env.unwrap_or_default() {
+                writeln!(out, "  env {}={}", e.name, e.value.unwrap_or_default())?;
+            }
+        }
+        writeln!(out, "NodePool clusters/workers")?;
+        for (ns, what) in [(CONTROL_PLANE, "token"), ("clusters", "user data")] {
+            for s in Api::<Secret>::namespaced(self.client.clone(), ns)
+                .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+                .await?
+            {
+                writeln!(out, "  {what} Secret {ns}/{}", s.name_any())?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Step 7: puts a dead mirror first in the IDMS; returns how long until both Deployments
+    /// carried it, and checks the release still resolves through the healthy mirror.
+    pub async fn edit_mirrors(&mut self, p: &mut dyn Progress) -> Result<Duration> {
+        p.step(7, "editing the IDMS: a dead mirror first, the healthy one second");
+        let dead = format!("{}/openshift/release-images", refusing_address());
+        let patch = serde_json::json!({"spec": {"imageDigestMirrors": [
+            {"source": SOURCE_RELEASE, "mirrors": [dead, SyntheticRelease::mirror_release_repo(&self.registry.host)], "mirrorSourcePolicy": "NeverContactSource"},
+            {"source": SOURCE_COMPONENTS, "mirrors": [SyntheticRelease::mirror_components_repo(&self.registry.host)], "mirrorSourcePolicy": "NeverContactSource"},
+        ]}});
+        let t = Instant::now();
+        Api::<ImageDigestMirrorSet>::all(self.client.clone())
+            .patch("release-mirror", &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        let client = self.client.clone();
+        let dead_host = dead.split('/').next().unwrap_or_default().to_owned();
+        for name in ["control-plane-operator", "ignition-server"] {
+            let (c, dead_host) = (client.clone(), dead_host.clone());
+            self.eventually(&format!("{name} to carry the new mirror"), || {
+                let (c, dead_host) = (c.clone(), dead_host.clone());
+                async move {
+                    let d = Api::<Deployment>::namespaced(c, CONTROL_PLANE)
+                        .get_opt(name)
+                        .await
+                        .ok()??;
+                    let env = d.spec?.template.spec?.containers.into_iter().next()?.env?;
+                    env.into_iter()
+                        .any(|e| e.value.is_some_and(|v| v.contains(&dead_host)))
+                        .then_some(())
+                }
+            })
+            .await?;
+        }
+        let latency = t.elapsed();
+        let c = client.clone();
+        let message = self
+            .eventually("the release to resolve again after the edit", || {
+                let c = c.clone();
+                async move {
+                    let (status, message) = Self::condition(&c, "ReleaseImageResolved").await?;
+                    (status == "True").then_some(message)
+                }
+            })
+            .await?;
+        if !self.operator_running() {
+            bail!("the operator restarted or died");
+        }
+        p.done(
+            &format!("both Deployments carry the dead mirror first, {message}; no restart"),
+            latency,
+        );
+        Ok(latency)
+    }
+
+    /// Stops the operator, the cluster and the registry.
+    pub async fn shutdown(self) {
+        drop(self.operator);
+        self.cluster.shutdown().await;
+    }
+}
+
+/// The operator process, killed when dropped.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,30 @@
+//! The flagship scenario as CI runs it: `demo --once` must succeed end to end (registry with TLS
+//! and htpasswd, devcluster, the hypershift-operator as a process, a HostedCluster whose release
+//! lives under quay.invalid, an IDMS edit).
+
+use std::process::Command;
+
+use e2e::binary;
+
+#[test]
+fn demo_once_runs_every_step() {
+    let out = Command::new(binary("demo"))
+        .arg("--once")
+        .output()
+        .expect("the demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "[7/7]",
+        "(a mirror)",
+        "OPENSHIFT_IMG_OVERRIDES=quay.invalid/openshift-release-dev/ocp-release=",
+        "--registry-overrides==",
+        "every step succeeded",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+}
