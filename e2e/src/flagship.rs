@@ -43,9 +43,7 @@ pub struct Flagship {
     pub release: SyntheticRelease,
     pub cluster: DevCluster,
     pub client: Client,
-    operator: Operator,
-    pub operator_log: PathBuf,
-    pub admin_addr: String,
+    pub operator: OperatorProcess,
 }
 
 impl std::fmt::Debug for Flagship {
@@ -112,38 +110,20 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
 
     let t = Instant::now();
     p.step(4, "hypershift-operator");
-    let dir = cluster.state_dir().join("demo");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("registry-ca.pem"), &registry.ca_pem)?;
-    let operator_log = dir.join("hypershift-operator.log");
-    let admin_addr = free_address()?;
-    let operator = Command::new(binary("hypershift-operator"))
-        .arg("run")
-        .arg(format!("--kubeconfig={}", cluster.kubeconfig_path().display()))
-        .arg(format!(
-            "--registry-ca-bundle={}",
-            dir.join("registry-ca.pem").display()
-        ))
-        .arg(format!("--admin-addr={admin_addr}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&operator_log)?)
-        .spawn()
-        .context("starting hypershift-operator")?;
+    let operator = OperatorProcess::spawn(&binary("hypershift-operator"), &cluster, &registry, &[])?;
     let mut flagship = Flagship {
         registry,
         release,
         cluster,
         client,
-        operator: Operator(operator),
-        operator_log,
-        admin_addr,
+        operator,
     };
     p.done(
         &format!(
             "pid {}, admin http://{}/metrics, log {}",
-            flagship.operator.0.id(),
-            flagship.admin_addr,
-            flagship.operator_log.display()
+            flagship.operator.pid(),
+            flagship.operator.admin_addr,
+            flagship.operator.log.display()
         ),
         t.elapsed(),
     );
@@ -170,8 +150,12 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     Ok(flagship)
 }
 
-/// Step 3: the CRDs, namespaces, pull secret and IDMS.
-async fn seed(client: &Client, registry: &TestRegistry) -> Result<()> {
+/// Step 3: the CRDs, namespaces, pull secret (`clusters/pull-secret`) and the IDMS
+/// `release-mirror`.
+///
+/// # Errors
+/// When the API refuses an object.
+pub async fn seed(client: &Client, registry: &TestRegistry) -> Result<()> {
     for file in [
         "hypershift.openshift.io_hostedclusters.yaml",
         "hypershift.openshift.io_nodepools.yaml",
@@ -217,10 +201,15 @@ fn free_address() -> Result<String> {
 }
 
 fn hosted_cluster_yaml(f: &Flagship) -> String {
+    hosted_cluster("example", &f.release, &f.registry)
+}
+
+/// A HostedCluster `clusters/<name>` of the synthetic release under `quay.invalid`, as YAML.
+pub fn hosted_cluster(name: &str, release: &SyntheticRelease, registry: &TestRegistry) -> String {
     format!(
-        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: example\n  namespace: clusters\nspec:\n  release:\n    image: {}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: 30443\n",
-        f.release.source_reference(),
-        SyntheticRelease::mirror_components_repo(&f.registry.host)
+        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: {name}\n  namespace: clusters\nspec:\n  release:\n    image: {}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: 30443\n",
+        release.source_reference(),
+        SyntheticRelease::mirror_components_repo(&registry.host)
     )
 }
 
@@ -254,12 +243,12 @@ impl Flagship {
 
     /// Whether the operator process still runs.
     pub fn operator_running(&mut self) -> bool {
-        self.operator.0.try_wait().ok().flatten().is_none()
+        self.operator.running()
     }
 
     /// The operator's log so far.
     pub fn operator_log(&self) -> String {
-        std::fs::read_to_string(&self.operator_log).unwrap_or_default()
+        self.operator.log_text()
     }
 
     async fn eventually<T, F, Fut>(&mut self, what: &str, mut check: F) -> Result<T>
@@ -394,14 +383,8 @@ impl Flagship {
     pub async fn edit_mirrors(&mut self, p: &mut dyn Progress) -> Result<Duration> {
         p.step(7, "editing the IDMS: a dead mirror first, the healthy one second");
         let dead = format!("{}/openshift/release-images", refusing_address());
-        let patch = serde_json::json!({"spec": {"imageDigestMirrors": [
-            {"source": SOURCE_RELEASE, "mirrors": [dead, SyntheticRelease::mirror_release_repo(&self.registry.host)], "mirrorSourcePolicy": "NeverContactSource"},
-            {"source": SOURCE_COMPONENTS, "mirrors": [SyntheticRelease::mirror_components_repo(&self.registry.host)], "mirrorSourcePolicy": "NeverContactSource"},
-        ]}});
         let t = Instant::now();
-        Api::<ImageDigestMirrorSet>::all(self.client.clone())
-            .patch("release-mirror", &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+        put_mirror_first(&self.client, &self.registry, &dead).await?;
         let client = self.client.clone();
         let dead_host = dead.split('/').next().unwrap_or_default().to_owned();
         for name in ["control-plane-operator", "ignition-server"] {
@@ -449,12 +432,86 @@ impl Flagship {
     }
 }
 
-/// The operator process, killed when dropped.
-struct Operator(Child);
+/// Edits the IDMS `release-mirror` so that `mirror` comes before the registry's release
+/// repository.
+///
+/// # Errors
+/// When the API refuses the patch.
+pub async fn put_mirror_first(client: &Client, registry: &TestRegistry, mirror: &str) -> Result<()> {
+    let patch = serde_json::json!({"spec": {"imageDigestMirrors": [
+        {"source": SOURCE_RELEASE, "mirrors": [mirror, SyntheticRelease::mirror_release_repo(&registry.host)], "mirrorSourcePolicy": "NeverContactSource"},
+        {"source": SOURCE_COMPONENTS, "mirrors": [SyntheticRelease::mirror_components_repo(&registry.host)], "mirrorSourcePolicy": "NeverContactSource"},
+    ]}});
+    Api::<ImageDigestMirrorSet>::all(client.clone())
+        .patch("release-mirror", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
 
-impl Drop for Operator {
+/// A hypershift-operator process against a devcluster, trusting the registry's CA; killed when
+/// dropped.
+#[derive(Debug)]
+pub struct OperatorProcess {
+    child: Child,
+    /// Its stderr.
+    pub log: PathBuf,
+    /// Its admin listener (`/metrics`, `/healthz`).
+    pub admin_addr: String,
+}
+
+impl OperatorProcess {
+    /// Starts `binary run` with the cluster's kubeconfig, the registry's CA and `extra` flags.
+    ///
+    /// # Errors
+    /// When the files cannot be written or the process cannot start.
+    pub fn spawn(
+        binary: &std::path::Path,
+        cluster: &DevCluster,
+        registry: &TestRegistry,
+        extra: &[&str],
+    ) -> Result<Self> {
+        let dir = cluster.state_dir().join("demo");
+        std::fs::create_dir_all(&dir)?;
+        let ca = dir.join("registry-ca.pem");
+        std::fs::write(&ca, &registry.ca_pem)?;
+        let log = dir.join("hypershift-operator.log");
+        let admin_addr = free_address()?;
+        let child = Command::new(binary)
+            .arg("run")
+            .arg(format!("--kubeconfig={}", cluster.kubeconfig_path().display()))
+            .arg(format!("--registry-ca-bundle={}", ca.display()))
+            .arg(format!("--admin-addr={admin_addr}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(Self {
+            child,
+            log,
+            admin_addr,
+        })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OperatorProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -11,9 +11,10 @@ use crate::{cargo, run, say};
 
 const DOC: &str = "docs/benchmarks.md";
 
-/// Runs every benchmark, or only those named (`matcher`, `mirror_lookup`, `devcluster`).
+/// Runs every benchmark, or only those named (`matcher`, `mirror_lookup`, `devcluster`,
+/// `operator`).
 pub fn all(only: &[String]) -> Result<()> {
-    const KNOWN: [&str; 3] = ["matcher", "mirror_lookup", "devcluster"];
+    const KNOWN: [&str; 4] = ["matcher", "mirror_lookup", "devcluster", "operator"];
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if let Some(unknown) = only.iter().find(|o| !KNOWN.contains(&o.as_str())) {
         bail!("unknown benchmark {unknown:?}; known: {}", KNOWN.join(", "));
@@ -26,6 +27,9 @@ pub fn all(only: &[String]) -> Result<()> {
     }
     if wanted("devcluster") {
         devcluster()?;
+    }
+    if wanted("operator") {
+        operator()?;
     }
     say(&format!("xtask bench: figures written to {DOC}"));
     Ok(())
@@ -146,6 +150,30 @@ fn devcluster() -> Result<()> {
     let _ = writeln!(s, "Command: `cargo xtask bench` (runs `{command}`).\n");
     s.push_str(&table);
     replace_section("devcluster", &s)
+}
+
+/// The hypershift-operator, release-built, at scale on devcluster; the bench writes its table.
+fn operator() -> Result<()> {
+    let command = "cargo bench -p e2e --bench operator";
+    run(cargo().args(["build", "--release", "-p", "hypershift-operator"]))?;
+    let root = std::env::current_dir()?;
+    let out = root.join("target/operator-bench.md");
+    run(cargo()
+        .args(["bench", "-p", "e2e", "--bench", "operator"])
+        .env(
+            "HYPERSHIFT_OPERATOR",
+            root.join("target/release/hypershift-operator"),
+        )
+        .env("OPERATOR_BENCH_OUT", &out))?;
+    let table = std::fs::read_to_string(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(
+        s,
+        "Command: `cargo xtask bench operator` (builds the operator in release, then runs `{command}`).\n"
+    );
+    s.push_str(&table);
+    replace_section("operator", &s)
 }
 
 fn ms(ns: f64) -> String {

@@ -23,6 +23,11 @@ pub mod management_mirrors;
 pub mod nodepool;
 pub mod pki;
 
+/// How many HostedClusters (and, separately, NodePools) are reconciled at once, as upstream's
+/// controllers do (10). Unbounded, a burst of new HostedClusters holds every pipeline's objects
+/// in memory at the same time and competes for the same API server.
+pub const MAX_CONCURRENT_RECONCILES: u16 = 10;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

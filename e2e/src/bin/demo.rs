@@ -60,7 +60,7 @@ async fn run(once: bool) -> anyhow::Result<()> {
         "Look around (Ctrl-C to stop):\n  export KUBECONFIG={}\n  kubectl get hostedclusters,nodepools -A\n  kubectl get deployment -n {} control-plane-operator -o yaml\n  kubectl get imagedigestmirrorsets -o yaml\n  curl -s http://{}/metrics | grep hostedcluster_\n  hypershift release info {} -f <(kubectl get imagedigestmirrorsets -o yaml) --ca-bundle {} --pull-secret <(kubectl get secret -n clusters pull-secret -o jsonpath='{{.data.\\.dockerconfigjson}}' | base64 -d)",
         f.cluster.kubeconfig_path().display(),
         flagship::CONTROL_PLANE,
-        f.admin_addr,
+        f.operator.admin_addr,
         f.release.source_reference(),
         f.cluster.state_dir().join("demo/registry-ca.pem").display(),
     )?;

@@ -25,10 +25,12 @@ use hypershift_api::names;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::DeleteParams;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{
+    Controller, Predicate as _, PredicateConfig, WatchStreamExt as _, predicates, reflector, watcher,
+};
 use kube::{Api, ResourceExt as _};
 use tracing::{info, instrument, warn};
 
@@ -44,11 +46,26 @@ const RETRY: Duration = Duration::from_secs(15);
 /// Runs the controller until the stream of reconciles ends.
 pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = ()> + Send + 'static) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
+    let (store, writer) = reflector::store();
+    // The reconciler's own status writes would trigger it again, and each reconcile re-applies
+    // a dozen objects: only changes to what it reads (spec → generation, labels, annotations,
+    // finalizers; deletion bumps the generation) start a reconcile.
+    let hosted_clusters = watcher(
         Api::<HostedCluster>::all(client.clone()),
         watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation
+            .combine(predicates::labels)
+            .combine(predicates::annotations)
+            .combine(predicates::finalizers),
+        PredicateConfig::default(),
     );
-    let store = controller.store();
+    let controller = Controller::for_stream(hosted_clusters, store.clone())
+        .with_config(controller::Config::default().concurrency(crate::MAX_CONCURRENT_RECONCILES));
     let owned = watcher::Config::default().labels(&build::owned_selector());
     controller
         // Owned objects live in another namespace: traced back by the owner annotation.

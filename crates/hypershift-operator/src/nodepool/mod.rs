@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
@@ -82,7 +82,8 @@ impl Error {
 /// Runs the controller.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    let controller = Controller::new(Api::<NodePool>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::new(Api::<NodePool>::all(client.clone()), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(crate::MAX_CONCURRENT_RECONCILES));
     let store = controller.store();
     controller
         .watches(

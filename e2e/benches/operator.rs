@@ -1,0 +1,540 @@
+//! The hypershift-operator at scale, as a release-built process against devcluster and the real
+//! registry (PRODUCT.md's targets):
+//!
+//! - **rendering**: HostedClusters created in batches (0→50, 50→200, 200→500) until every one
+//!   is fully rendered (`ReconciliationSucceeded=True`: namespace, pull secret, RBAC,
+//!   HostedControlPlane, both Deployments, Service, certificates); clusters/s per batch, and the
+//!   last batch's rate against the first's (flat per-cluster cost means a ratio near 1);
+//! - **mirror-change propagation**: the IDMS edited (a new mirror first) with 100 HostedClusters;
+//!   the time from the edit until each of the 200 Deployments carries the new mirror, over
+//!   several edits; p50/p99/max against the same measurement with one HostedCluster (the
+//!   baseline, in the same run);
+//! - **idle RSS** of the operator process at rest with 0, 1, 100 and 500 HostedClusters.
+//!
+//! Not criterion: one run is a long scenario. `cargo xtask bench operator` builds the operator
+//! in release, runs this and records the table (written to `$OPERATOR_BENCH_OUT`) in
+//! `docs/benchmarks.md`. Everything listens on 127.0.0.1.
+
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "report figures: counts and sizes far below 2^52, percentile ranks of short lists"
+)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use devcluster::{DevCluster, DevClusterOptions};
+use e2e::flagship::{self, OperatorProcess};
+use futures::{StreamExt as _, TryStreamExt as _};
+use hypershift_api::hosted_cluster::HostedCluster;
+use hypershift_releaseinfo::testing::faults::refusing_address;
+use hypershift_releaseinfo::testing::{SyntheticRelease, TestRegistry};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Client, ResourceExt as _};
+
+/// Propagation rounds (IDMS edits) per measurement.
+const ROUNDS: usize = 5;
+/// How long each wait may take before the bench fails.
+const WITHIN: Duration = Duration::from_mins(5);
+/// The operator's Deployments per HostedCluster.
+const DEPLOYMENTS: [&str; 2] = ["control-plane-operator", "ignition-server"];
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    hypershift_releaseinfo::install_crypto_provider();
+    let operator_binary = operator_binary()?;
+    let registry = TestRegistry::start();
+    let release = SyntheticRelease::new("4.99.0");
+    release.push(&registry).await.context("pushing the release")?;
+    let mut report = Report::default();
+
+    eprintln!("operator bench: propagation with 1 and 100 HostedClusters");
+    {
+        let mut env = Env::start(&operator_binary, &registry, &release).await?;
+        report.rss_0 = env.idle_rss().await?;
+        env.create_batch(0, 1).await?;
+        report.rss_1 = env.idle_rss().await?;
+        report.baseline = env.propagation(1).await?;
+        env.create_batch(1, 100).await?;
+        report.rss_100 = env.idle_rss().await?;
+        report.propagation = env.propagation(100).await?;
+        env.shutdown().await;
+    }
+
+    eprintln!("operator bench: rendering 500 HostedClusters in batches");
+    {
+        let mut env = Env::start(&operator_binary, &registry, &release).await?;
+        // The first HostedCluster pays for the first release lookup and connections.
+        env.create_batch(0, 1).await?;
+        for (from, to, measured) in [
+            (1, 50, true),
+            (50, 150, false),
+            (150, 200, true),
+            (200, 450, false),
+            (450, 500, true),
+        ] {
+            // Each batch starts from rest: the previous batch's follow-up reconciles are done.
+            env.settle().await?;
+            let (op0, me0) = (cpu_seconds(env.operator.pid()), cpu_seconds(std::process::id()));
+            let r0 = reconciles(&env.operator.admin_addr);
+            let took = env.create_batch(from, to).await?;
+            let batch = Batch {
+                from,
+                to,
+                took,
+                operator_cpu: cpu_seconds(env.operator.pid()) - op0,
+                other_cpu: cpu_seconds(std::process::id()) - me0,
+                reconciles: reconciles(&env.operator.admin_addr) - r0,
+            };
+            eprintln!("  {batch:?}");
+            if measured {
+                report.batches.push(batch);
+            }
+        }
+        report.rss_500 = env.idle_rss().await?;
+        env.shutdown().await;
+    }
+
+    let table = report.render();
+    std::io::Write::write_all(&mut std::io::stdout(), table.as_bytes())?;
+    if let Some(out) = std::env::var_os("OPERATOR_BENCH_OUT") {
+        std::fs::write(&out, &table).context("writing $OPERATOR_BENCH_OUT")?;
+    }
+    Ok(())
+}
+
+/// The release-built operator: `$HYPERSHIFT_OPERATOR`, or `target/release/hypershift-operator`.
+fn operator_binary() -> Result<PathBuf> {
+    let path = std::env::var_os("HYPERSHIFT_OPERATOR").map_or_else(
+        || {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| e2e::workspace_root().join("target"), PathBuf::from)
+                .join("release/hypershift-operator")
+        },
+        PathBuf::from,
+    );
+    if !path.is_file() {
+        bail!(
+            "{} is missing: `cargo build --release -p hypershift-operator` first (`cargo xtask bench operator` does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// One devcluster with the operator and trackers fed by watches.
+struct Env<'a> {
+    registry: &'a TestRegistry,
+    release: &'a SyntheticRelease,
+    cluster: DevCluster,
+    client: Client,
+    operator: OperatorProcess,
+    /// HostedCluster name → when it was first seen rendered.
+    rendered: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The marker a Deployment must carry, and `namespace/name` → when it was first seen to.
+    carried: Arc<Mutex<(String, HashMap<String, Instant>)>>,
+    round: usize,
+}
+
+impl<'a> Env<'a> {
+    async fn start(
+        binary: &std::path::Path,
+        registry: &'a TestRegistry,
+        release: &'a SyntheticRelease,
+    ) -> Result<Self> {
+        let cluster = DevCluster::start(DevClusterOptions::default()).await?;
+        let client = cluster.client();
+        flagship::seed(&client, registry).await?;
+        // Info-level logs of 500 reconciles would measure the terminal, not the operator.
+        let operator = OperatorProcess::spawn(binary, &cluster, registry, &["--log-level=warn"])?;
+        let env = Self {
+            registry,
+            release,
+            cluster,
+            client,
+            operator,
+            rendered: Arc::default(),
+            carried: Arc::default(),
+            round: 0,
+        };
+        env.track();
+        Ok(env)
+    }
+
+    /// Watches HostedClusters and the operator's Deployments, noting when each reaches the state
+    /// measured.
+    fn track(&self) {
+        let rendered = Arc::clone(&self.rendered);
+        let hcs = watcher(
+            Api::<HostedCluster>::all(self.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .applied_objects();
+        tokio::spawn(async move {
+            let mut hcs = std::pin::pin!(hcs);
+            while let Ok(Some(hc)) = hcs.try_next().await {
+                let ok = hc.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "ReconciliationSucceeded" && c.status == "True")
+                });
+                if ok {
+                    let mut r = rendered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    r.entry(hc.name_any()).or_insert_with(Instant::now);
+                }
+            }
+        });
+        let carried = Arc::clone(&self.carried);
+        let deployments = watcher(
+            Api::<Deployment>::all(self.client.clone()),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=hypershift-operator"),
+        )
+        .default_backoff()
+        .applied_objects();
+        tokio::spawn(async move {
+            let mut deployments = std::pin::pin!(deployments);
+            while let Ok(Some(d)) = deployments.try_next().await {
+                let now = Instant::now();
+                let env = serde_json::to_string(&d.spec.as_ref().map(|s| &s.template)).unwrap_or_default();
+                let mut c = carried.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !c.0.is_empty() && env.contains(&c.0) {
+                    let key = format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any());
+                    c.1.entry(key).or_insert(now);
+                }
+            }
+        });
+    }
+
+    /// Creates `hc-<from>`…`hc-<to - 1>` and waits until all are rendered; the time it took.
+    async fn create_batch(&mut self, from: usize, to: usize) -> Result<Duration> {
+        let names: Vec<String> = (from..to).map(|i| format!("hc-{i:03}")).collect();
+        let api = Api::<HostedCluster>::namespaced(self.client.clone(), "clusters");
+        let t = Instant::now();
+        futures::stream::iter(names.iter().map(|name| {
+            let api = api.clone();
+            let yaml = flagship::hosted_cluster(name, self.release, self.registry);
+            async move {
+                let hc: HostedCluster = serde_saphyr::from_str(&yaml)?;
+                api.create(&PostParams::default(), &hc).await?;
+                anyhow::Ok(())
+            }
+        }))
+        .buffer_unordered(8)
+        .try_collect::<()>()
+        .await?;
+        let rendered = Arc::clone(&self.rendered);
+        self.wait(&format!("HostedClusters {from}..{to} rendered"), || {
+            let r = rendered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            names.iter().all(|n| r.contains_key(n))
+        })
+        .await?;
+        let took = {
+            let r = self
+                .rendered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            names
+                .iter()
+                .filter_map(|n| r.get(n))
+                .max()
+                .map_or(Duration::ZERO, |last| *last - t)
+        };
+        // Every one really has both Deployments.
+        let deployments = Api::<Deployment>::all(self.client.clone())
+            .list(
+                &kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=hypershift-operator"),
+            )
+            .await?;
+        if deployments.items.len() != to * DEPLOYMENTS.len() {
+            bail!(
+                "{} Deployments for {to} HostedClusters, expected {}",
+                deployments.items.len(),
+                to * DEPLOYMENTS.len()
+            );
+        }
+        Ok(took)
+    }
+
+    /// `ROUNDS` IDMS edits with `clusters` HostedClusters: each Deployment's latency from the
+    /// edit until it carries the new mirror.
+    async fn propagation(&mut self, clusters: usize) -> Result<Vec<Duration>> {
+        let dead = refusing_address();
+        let mut latencies = Vec::new();
+        for _ in 0..ROUNDS {
+            self.round += 1;
+            let mirror = format!("{dead}/bench-round-{}/release-images", self.round);
+            {
+                let mut c = self
+                    .carried
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                c.0.clone_from(&mirror);
+                c.1.clear();
+            }
+            let t = Instant::now();
+            flagship::put_mirror_first(&self.client, self.registry, &mirror).await?;
+            let carried = Arc::clone(&self.carried);
+            let expected = clusters * DEPLOYMENTS.len();
+            self.wait(&format!("{expected} Deployments to carry {mirror}"), || {
+                carried
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .1
+                    .len()
+                    >= expected
+            })
+            .await?;
+            latencies.extend(self.carried_since(t));
+            // The next edit starts from rest.
+            self.settle().await?;
+        }
+        Ok(latencies)
+    }
+
+    /// Each Deployment's latency from `t` until it carried the current marker.
+    fn carried_since(&self, t: Instant) -> Vec<Duration> {
+        let c = self
+            .carried
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.1.values().map(|at| *at - t).collect()
+    }
+
+    /// Waits until the operator has started no reconcile for a second.
+    async fn settle(&mut self) -> Result<()> {
+        let mut last = reconciles(&self.operator.admin_addr);
+        let admin = self.operator.admin_addr.clone();
+        let mut quiet_since = Instant::now();
+        self.wait("the operator to come to rest", || {
+            let now = reconciles(&admin);
+            if now.to_bits() != last.to_bits() {
+                last = now;
+                quiet_since = Instant::now();
+            }
+            quiet_since.elapsed() >= Duration::from_secs(1)
+        })
+        .await
+    }
+
+    /// The operator's resident set after it has been idle for a few seconds.
+    async fn idle_rss(&mut self) -> Result<u64> {
+        self.settle().await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if !self.operator.running() {
+            bail!("the operator exited; its log:\n{}", self.operator.log_text());
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.operator.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .context("no VmRSS in /proc/PID/status")
+    }
+
+    async fn wait(&mut self, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+        let deadline = Instant::now() + WITHIN;
+        while !done() {
+            if !self.operator.running() {
+                bail!(
+                    "the operator exited while waiting for {what}; its log:\n{}",
+                    self.operator.log_text()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what}; the operator's log:\n{}",
+                    self.operator.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    async fn shutdown(self) {
+        drop(self.operator);
+        self.cluster.shutdown().await;
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    rss_0: u64,
+    rss_1: u64,
+    rss_100: u64,
+    rss_500: u64,
+    baseline: Vec<Duration>,
+    propagation: Vec<Duration>,
+    batches: Vec<Batch>,
+}
+
+/// One batch of HostedClusters created and rendered.
+#[derive(Debug)]
+struct Batch {
+    from: usize,
+    to: usize,
+    took: Duration,
+    /// CPU seconds of the operator during the batch.
+    operator_cpu: f64,
+    /// CPU seconds of this process (devcluster and the bench's watches).
+    other_cpu: f64,
+    reconciles: f64,
+}
+
+impl Batch {
+    fn clusters(&self) -> f64 {
+        (self.to - self.from) as f64
+    }
+
+    fn rate(&self) -> f64 {
+        self.clusters() / self.took.as_secs_f64()
+    }
+}
+
+impl Report {
+    fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "**Rendering** (with N HostedClusters already rendered, 50 more are created at once; the batch ends when the last reports `ReconciliationSucceeded=True`, i.e. namespace, pull secret, RBAC, HostedControlPlane, both Deployments, Service and certificates applied):\n"
+        );
+        let _ = writeln!(
+            s,
+            "| HostedClusters after the batch | took | clusters/s | operator CPU per cluster | devcluster CPU per cluster | reconciles per cluster |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for b in &self.batches {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} ms | {:.0} | {:.1} ms | {:.1} ms | {:.1} |",
+                b.to,
+                b.took.as_secs_f64() * 1e3,
+                b.rate(),
+                b.operator_cpu * 1e3 / b.clusters(),
+                b.other_cpu * 1e3 / b.clusters(),
+                b.reconciles / b.clusters()
+            );
+        }
+        if let (Some(first), Some(last)) = (self.batches.first(), self.batches.last()) {
+            let ratio = last.rate() / first.rate();
+            let verdict = if ratio >= 0.8 {
+                "flat: this meets the target"
+            } else {
+                "NOT flat: this misses the target"
+            };
+            let _ = writeln!(
+                s,
+                "\nRate at {} against the rate at {} (the baseline): **{ratio:.2}x**; per-cluster cost is {verdict} (the bar: at least 0.8x).\n",
+                last.to, first.to
+            );
+        }
+        let _ = writeln!(
+            s,
+            "**Mirror-change propagation** (the IDMS edited {ROUNDS} times; each Deployment's time from the edit until it carries the new mirror):\n"
+        );
+        let _ = writeln!(s, "| HostedClusters | Deployments measured | p50 | p99 | max |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for (n, l) in [(1, &self.baseline), (100, &self.propagation)] {
+            let _ = writeln!(
+                s,
+                "| {n}{} | {} | {} | {} | {} |",
+                if n == 1 { " (baseline)" } else { "" },
+                l.len(),
+                ms(percentile(l, 0.50)),
+                ms(percentile(l, 0.99)),
+                ms(percentile(l, 1.0))
+            );
+        }
+        let p99 = percentile(&self.propagation, 0.99);
+        let verdict = if p99 < Duration::from_secs(2) {
+            "meets"
+        } else {
+            "MISSES"
+        };
+        let _ = writeln!(
+            s,
+            "\np99 with 100 HostedClusters: **{}**, {:.1}x the one-cluster baseline; this {verdict} the target of under 2 s.\n",
+            ms(p99),
+            p99.as_secs_f64() / percentile(&self.baseline, 0.99).as_secs_f64()
+        );
+        let _ = writeln!(
+            s,
+            "**Idle RSS** of the operator (at rest: no reconcile started for the last 4 s):\n"
+        );
+        let _ = writeln!(s, "| HostedClusters | RSS |");
+        let _ = writeln!(s, "|---|---|");
+        for (n, rss) in [
+            (0, self.rss_0),
+            (1, self.rss_1),
+            (100, self.rss_100),
+            (500, self.rss_500),
+        ] {
+            let _ = writeln!(s, "| {n} | {} |", mib(rss));
+        }
+        let levels = [self.rss_0, self.rss_1, self.rss_100, self.rss_500];
+        let worst = levels.iter().copied().max().unwrap_or_default();
+        let verdict = if worst < 40 << 20 { "meets" } else { "MISSES" };
+        let per_cluster = self.rss_500.saturating_sub(self.rss_1) as f64 / 499.0 / 1024.0;
+        let _ = writeln!(
+            s,
+            "\nLargest idle RSS: {}; this {verdict} the target of under 40 MiB. Each HostedCluster beyond the first adds about {per_cluster:.0} KiB.",
+            mib(worst)
+        );
+        s
+    }
+}
+
+/// The operator's HostedCluster reconciles so far, from its `/metrics`.
+fn reconciles(admin: &str) -> f64 {
+    use std::io::{Read as _, Write as _};
+    let mut body = String::new();
+    if let Ok(mut c) = std::net::TcpStream::connect(admin) {
+        let _ = write!(c, "GET /metrics HTTP/1.0\r\nHost: {admin}\r\n\r\n");
+        let _ = c.read_to_string(&mut body);
+    }
+    body.lines()
+        .find(|l| l.starts_with("hostedcluster_reconcile_runs_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) end with ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5); here 0-based after the command: 11, 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
