@@ -360,6 +360,25 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
         second - first <= 3.0,
         "reconciles kept running without a change: {first} then {second}"
     );
+
+    // Status writes do not start reconciles, but an annotation change does: the fix is seen.
+    let hcs: Api<hypershift_api::hosted_cluster::HostedCluster> =
+        Api::namespaced(env.client.clone(), "clusters");
+    hcs.patch(
+        "bad-catalog",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+            "hypershift.openshift.io/redhat-operators-catalog-image": null
+        }}})),
+    )
+    .await
+    .unwrap();
+    env.eventually("ValidConfiguration=True after the fix", WITHIN, || async {
+        env.condition("bad-catalog", conditions::VALID_CONFIGURATION)
+            .await
+            .filter(|(s, _, _)| s == "True")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
