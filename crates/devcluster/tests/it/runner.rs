@@ -234,8 +234,13 @@ async fn crashing_process_is_restarted_and_reported_unavailable() {
     })
     .await;
     assert!(logs.contains("exit status: 3"), "{logs}");
-    let s = status(&c, "crash", "p").await;
-    assert_eq!(s["conditions"][0]["status"], "False");
+    // Each restart is briefly available (the process runs), so the status is read between
+    // attempts: after an exit it must say why.
+    let s = eventually("the Deployment reported unavailable", || async {
+        let s = status(&c, "crash", "p").await;
+        (s["conditions"][0]["status"] == "False").then_some(s)
+    })
+    .await;
     assert!(
         s["conditions"][0]["message"].as_str().unwrap().contains("exited"),
         "{s}"
