@@ -36,6 +36,25 @@ impl ApplyError {
     }
 }
 
+/// Deletes `name`; a 404 (already gone) is no error. Returns whether it was there.
+///
+/// # Errors
+/// Any other API error.
+pub async fn delete_if_present<K>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<bool, kube::Error>
+where
+    K: Resource + DeserializeOwned + Clone + Debug,
+{
+    match api.delete(name, params).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Server-side apply with one field manager.
 #[derive(Clone)]
 pub struct Applier {
@@ -53,6 +72,13 @@ impl std::fmt::Debug for Applier {
 
 fn kind_of<K: Resource<DynamicType = ()>>() -> String {
     K::kind(&()).into_owned()
+}
+
+fn name_of<K: Resource<DynamicType = ()>>(obj: &K) -> Result<String, ApplyError> {
+    obj.meta()
+        .name
+        .clone()
+        .ok_or_else(|| ApplyError::NoName { kind: kind_of::<K>() })
 }
 
 impl Applier {
@@ -73,11 +99,7 @@ impl Applier {
             + Clone
             + Debug,
     {
-        let name = obj
-            .meta()
-            .name
-            .clone()
-            .ok_or_else(|| ApplyError::NoName { kind: kind_of::<K>() })?;
+        let name = name_of(obj)?;
         let namespace = obj
             .meta()
             .namespace
@@ -86,14 +108,8 @@ impl Applier {
                 kind: kind_of::<K>(),
                 name: name.clone(),
             })?;
-        let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
-        api.patch(&name, &self.params, &Patch::Apply(obj))
+        self.patch(Api::namespaced(self.client.clone(), &namespace), name, obj)
             .await
-            .map_err(|source| ApplyError::Apply {
-                kind: kind_of::<K>(),
-                name,
-                source,
-            })
     }
 
     /// Applies a cluster-scoped object; returns it as stored.
@@ -105,12 +121,14 @@ impl Applier {
             + Clone
             + Debug,
     {
-        let name = obj
-            .meta()
-            .name
-            .clone()
-            .ok_or_else(|| ApplyError::NoName { kind: kind_of::<K>() })?;
-        let api: Api<K> = Api::all(self.client.clone());
+        let name = name_of(obj)?;
+        self.patch(Api::all(self.client.clone()), name, obj).await
+    }
+
+    async fn patch<K>(&self, api: Api<K>, name: String, obj: &K) -> Result<K, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+    {
         api.patch(&name, &self.params, &Patch::Apply(obj))
             .await
             .map_err(|source| ApplyError::Apply {
@@ -146,10 +164,11 @@ impl Applier {
             if keep.contains(&name.as_str()) {
                 continue;
             }
-            match api.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => deleted.push(name),
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(cleanup(e)),
+            if delete_if_present(&api, &name, &DeleteParams::background())
+                .await
+                .map_err(cleanup)?
+            {
+                deleted.push(name);
             }
         }
         Ok(deleted)

@@ -22,6 +22,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
+use hypershift_support::apply::delete_if_present;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::DeleteParams;
@@ -164,9 +165,9 @@ async fn reconcile_apply(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action
 async fn cleanup(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action, Error> {
     let namespace = names::control_plane_namespace(&hc.namespace().unwrap_or_default(), &hc.name_any());
     let api: Api<Namespace> = Api::all(ctx.client.clone());
-    match api.delete(&namespace, &DeleteParams::background()).await {
-        Ok(_) => info!(namespace, "deleted the control-plane namespace"),
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
+    match delete_if_present(&api, &namespace, &DeleteParams::background()).await {
+        Ok(true) => info!(namespace, "deleted the control-plane namespace"),
+        Ok(false) => {}
         Err(source) => return Err(Error::Cleanup { namespace, source }),
     }
     Ok(Action::await_change())

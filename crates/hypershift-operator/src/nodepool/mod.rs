@@ -25,6 +25,7 @@ use hypershift_api::conditions::{self, reasons};
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
 use hypershift_api::node_pool::NodePool;
+use hypershift_support::apply::delete_if_present;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
@@ -271,11 +272,9 @@ async fn expire_outdated_tokens(
 }
 
 async fn delete_secret(api: &Api<Secret>, name: &str) -> Result<(), kube::Error> {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    delete_if_present(api, name, &DeleteParams::default())
+        .await
+        .map(drop)
 }
 
 fn owner(np: &NodePool) -> String {
