@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use devcluster::{DevCluster, DevClusterOptions};
-use e2e::flagship::{self, OperatorProcess};
+use e2e::flagship;
+use e2e::kit::{self, OperatorProcess};
 use futures::{StreamExt as _, TryStreamExt as _};
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_releaseinfo::testing::faults::refusing_address;
@@ -85,7 +86,7 @@ async fn main() -> Result<()> {
             // Each batch starts from rest: the previous batch's follow-up reconciles are done.
             env.settle().await?;
             let (op0, me0) = (cpu_seconds(env.operator.pid()), cpu_seconds(std::process::id()));
-            let r0 = reconciles(&env.operator.admin_addr);
+            let r0 = env.reconciles().await?;
             let took = env.create_batch(from, to).await?;
             let batch = Batch {
                 from,
@@ -93,7 +94,7 @@ async fn main() -> Result<()> {
                 took,
                 operator_cpu: cpu_seconds(env.operator.pid()) - op0,
                 other_cpu: cpu_seconds(std::process::id()) - me0,
-                reconciles: reconciles(&env.operator.admin_addr) - r0,
+                reconciles: env.reconciles().await? - r0,
             };
             eprintln!("  {batch:?}");
             if measured {
@@ -219,10 +220,11 @@ impl<'a> Env<'a> {
     async fn create_batch(&mut self, from: usize, to: usize) -> Result<Duration> {
         let names: Vec<String> = (from..to).map(|i| format!("hc-{i:03}")).collect();
         let api = Api::<HostedCluster>::namespaced(self.client.clone(), "clusters");
+        let release_image = self.release.source_reference();
         let t = Instant::now();
         futures::stream::iter(names.iter().map(|name| {
             let api = api.clone();
-            let yaml = flagship::hosted_cluster(name, self.release, self.registry);
+            let yaml = kit::hosted_cluster_yaml(name, &release_image, self.registry);
             async move {
                 let hc: HostedCluster = serde_saphyr::from_str(&yaml)?;
                 api.create(&PostParams::default(), &hc).await?;
@@ -312,18 +314,26 @@ impl<'a> Env<'a> {
 
     /// Waits until the operator has started no reconcile for a second.
     async fn settle(&mut self) -> Result<()> {
-        let mut last = reconciles(&self.operator.admin_addr);
-        let admin = self.operator.admin_addr.clone();
+        let deadline = Instant::now() + WITHIN;
+        let mut last = self.reconciles().await?;
         let mut quiet_since = Instant::now();
-        self.wait("the operator to come to rest", || {
-            let now = reconciles(&admin);
+        while quiet_since.elapsed() < Duration::from_secs(1) {
+            self.check("the operator to come to rest", deadline)?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.reconciles().await?;
             if now.to_bits() != last.to_bits() {
                 last = now;
                 quiet_since = Instant::now();
             }
-            quiet_since.elapsed() >= Duration::from_secs(1)
-        })
-        .await
+        }
+        Ok(())
+    }
+
+    /// The HostedCluster reconciles the operator has started.
+    async fn reconciles(&self) -> Result<f64> {
+        let metrics = self.operator.metrics().await?;
+        // Absent until the first reconcile.
+        Ok(kit::metric(&metrics, "hostedcluster_reconcile_runs_total").unwrap_or(0.0))
     }
 
     /// The operator's resident set after it has been idle for a few seconds.
@@ -345,19 +355,25 @@ impl<'a> Env<'a> {
     async fn wait(&mut self, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
         let deadline = Instant::now() + WITHIN;
         while !done() {
-            if !self.operator.running() {
-                bail!(
-                    "the operator exited while waiting for {what}; its log:\n{}",
-                    self.operator.log_text()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "timed out waiting for {what}; the operator's log:\n{}",
-                    self.operator.log_text()
-                );
-            }
+            self.check(what, deadline)?;
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// Fails when the operator has exited or `deadline` has passed while waiting for `what`.
+    fn check(&mut self, what: &str, deadline: Instant) -> Result<()> {
+        if !self.operator.running() {
+            bail!(
+                "the operator exited while waiting for {what}; its log:\n{}",
+                self.operator.log_text()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "timed out waiting for {what}; the operator's log:\n{}",
+                self.operator.log_text()
+            );
         }
         Ok(())
     }
@@ -493,21 +509,6 @@ impl Report {
         );
         s
     }
-}
-
-/// The operator's HostedCluster reconciles so far, from its `/metrics`.
-fn reconciles(admin: &str) -> f64 {
-    use std::io::{Read as _, Write as _};
-    let mut body = String::new();
-    if let Ok(mut c) = std::net::TcpStream::connect(admin) {
-        let _ = write!(c, "GET /metrics HTTP/1.0\r\nHost: {admin}\r\n\r\n");
-        let _ = c.read_to_string(&mut body);
-    }
-    body.lines()
-        .find(|l| l.starts_with("hostedcluster_reconcile_runs_total "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
 }
 
 /// CPU time (user + system) a process has used so far.

@@ -14,8 +14,6 @@
 //! contacted (the IDMS says `NeverContactSource`).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -25,12 +23,12 @@ use hypershift_api::openshift::ImageDigestMirrorSet;
 use hypershift_releaseinfo::testing::faults::refusing_address;
 use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 
-use crate::{binary, workspace_root};
+use crate::binary;
+use crate::kit::{self, OperatorProcess};
 
 /// The control-plane namespace of `clusters/example`.
 pub const CONTROL_PLANE: &str = "clusters-example";
@@ -133,8 +131,17 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
         5,
         "HostedCluster clusters/example (release under quay.invalid) and NodePool clusters/workers",
     );
-    flagship.apply(&hosted_cluster_yaml(&flagship)).await?;
-    flagship.apply(&node_pool_yaml(&flagship)).await?;
+    let release_image = flagship.release.source_reference();
+    flagship
+        .apply(&kit::hosted_cluster_yaml(
+            "example",
+            &release_image,
+            &flagship.registry,
+        ))
+        .await?;
+    flagship
+        .apply(&kit::node_pool_yaml("workers", "example", &release_image))
+        .await?;
     p.done(
         &format!("spec.release.image {}", flagship.release.source_reference()),
         t.elapsed(),
@@ -150,40 +157,13 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     Ok(flagship)
 }
 
-/// Step 3: the CRDs, namespaces, pull secret (`clusters/pull-secret`) and the IDMS
-/// `release-mirror`.
+/// Step 3: the CRDs ([`kit::seed`] and the IDMS one), namespaces, pull secret
+/// (`clusters/pull-secret`) and the IDMS `release-mirror`.
 ///
 /// # Errors
 /// When the API refuses an object.
 pub async fn seed(client: &Client, registry: &TestRegistry) -> Result<()> {
-    for file in [
-        "hypershift.openshift.io_hostedclusters.yaml",
-        "hypershift.openshift.io_nodepools.yaml",
-        "hypershift.openshift.io_hostedcontrolplanes.yaml",
-        "openshift/config.openshift.io_imagedigestmirrorsets.yaml",
-    ] {
-        let text = std::fs::read_to_string(workspace_root().join("deploy/crds").join(file))
-            .with_context(|| format!("reading {file}"))?;
-        let crd: CustomResourceDefinition =
-            serde_saphyr::from_str(&text).with_context(|| format!("parsing {file}"))?;
-        Api::<CustomResourceDefinition>::all(client.clone())
-            .create(&PostParams::default(), &crd)
-            .await?;
-    }
-    for ns in ["hypershift", "clusters"] {
-        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await?;
-    }
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "pull-secret", "namespace": "clusters"},
-        "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": String::from_utf8(registry.pull_secret_json())?},
-    }))?;
-    Api::<Secret>::namespaced(client.clone(), "clusters")
-        .create(&PostParams::default(), &secret)
-        .await?;
+    kit::seed(client, registry, &[kit::IDMS_CRD]).await?;
     let idms: ImageDigestMirrorSet = serde_saphyr::from_str(&SyntheticRelease::idms_yaml(
         "release-mirror",
         &registry.host,
@@ -195,50 +175,9 @@ pub async fn seed(client: &Client, registry: &TestRegistry) -> Result<()> {
     Ok(())
 }
 
-fn free_address() -> Result<String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
-}
-
-fn hosted_cluster_yaml(f: &Flagship) -> String {
-    hosted_cluster("example", &f.release, &f.registry)
-}
-
-/// A HostedCluster `clusters/<name>` of the synthetic release under `quay.invalid`, as YAML.
-pub fn hosted_cluster(name: &str, release: &SyntheticRelease, registry: &TestRegistry) -> String {
-    format!(
-        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: {name}\n  namespace: clusters\nspec:\n  release:\n    image: {}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: 30443\n",
-        release.source_reference(),
-        SyntheticRelease::mirror_components_repo(&registry.host)
-    )
-}
-
-fn node_pool_yaml(f: &Flagship) -> String {
-    format!(
-        "apiVersion: hypershift.openshift.io/v1beta1\nkind: NodePool\nmetadata:\n  name: workers\n  namespace: clusters\nspec:\n  clusterName: example\n  release:\n    image: {}\n  platform:\n    type: None\n",
-        f.release.source_reference()
-    )
-}
-
 impl Flagship {
     async fn apply(&self, yaml: &str) -> Result<()> {
-        let obj: kube::api::DynamicObject = serde_saphyr::from_str(yaml)?;
-        let types = obj.types.clone().context("apiVersion and kind")?;
-        let (group, version) = types
-            .api_version
-            .rsplit_once('/')
-            .unwrap_or(("", &types.api_version));
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
-        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk).await?;
-        let api: Api<kube::api::DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &obj.namespace().unwrap_or_default(), &ar);
-        api.patch(
-            &obj.name_any(),
-            &PatchParams::apply("demo").force(),
-            &Patch::Apply(&obj),
-        )
-        .await?;
-        Ok(())
+        kit::apply_yaml(&self.client, "demo", yaml).await
     }
 
     /// Whether the operator process still runs.
@@ -446,72 +385,4 @@ pub async fn put_mirror_first(client: &Client, registry: &TestRegistry, mirror: 
         .patch("release-mirror", &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
-}
-
-/// A hypershift-operator process against a devcluster, trusting the registry's CA; killed when
-/// dropped.
-#[derive(Debug)]
-pub struct OperatorProcess {
-    child: Child,
-    /// Its stderr.
-    pub log: PathBuf,
-    /// Its admin listener (`/metrics`, `/healthz`).
-    pub admin_addr: String,
-}
-
-impl OperatorProcess {
-    /// Starts `binary run` with the cluster's kubeconfig, the registry's CA and `extra` flags.
-    ///
-    /// # Errors
-    /// When the files cannot be written or the process cannot start.
-    pub fn spawn(
-        binary: &std::path::Path,
-        cluster: &DevCluster,
-        registry: &TestRegistry,
-        extra: &[&str],
-    ) -> Result<Self> {
-        let dir = cluster.state_dir().join("demo");
-        std::fs::create_dir_all(&dir)?;
-        let ca = dir.join("registry-ca.pem");
-        std::fs::write(&ca, &registry.ca_pem)?;
-        let log = dir.join("hypershift-operator.log");
-        let admin_addr = free_address()?;
-        let child = Command::new(binary)
-            .arg("run")
-            .arg(format!("--kubeconfig={}", cluster.kubeconfig_path().display()))
-            .arg(format!("--registry-ca-bundle={}", ca.display()))
-            .arg(format!("--admin-addr={admin_addr}"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self {
-            child,
-            log,
-            admin_addr,
-        })
-    }
-
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Whether it still runs.
-    pub fn running(&mut self) -> bool {
-        self.child.try_wait().ok().flatten().is_none()
-    }
-
-    /// Its log so far.
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -6,6 +6,7 @@
 //! `cargo build --workspace --bins && cargo test -p e2e` does the same.
 
 pub mod flagship;
+pub mod kit;
 
 use std::path::{Path, PathBuf};
 

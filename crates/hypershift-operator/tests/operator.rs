@@ -13,6 +13,7 @@ mod support;
 
 use std::time::Duration;
 
+use e2e::kit::metric;
 use hypershift_api::conditions;
 use hypershift_api::openshift::ImageDigestMirrorSet;
 use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease};
@@ -108,11 +109,7 @@ async fn assert_node_pool_gets_token_and_user_data(env: &Env) {
 
 /// Reconciles that finished (the duration histogram's count).
 fn completed_reconciles(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("hostedcluster_reconcile_duration_seconds_count "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    metric(metrics, "hostedcluster_reconcile_duration_seconds_count").unwrap_or(0.0)
 }
 
 async fn env_of(env: &Env, deployment: &str) -> String {
@@ -124,13 +121,7 @@ async fn env_of(env: &Env, deployment: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idms_present_hosted_cluster_gets_both_deployments_with_the_exact_carriers() {
-    let mut env = Env::new(&[IDMS_CRD]).await;
-    env.apply_yaml(&SyntheticRelease::idms_yaml(
-        "release-mirror",
-        &env.registry.host,
-        true,
-    ))
-    .await;
+    let mut env = Env::with_release_mirror().await;
     env.start_operator(&["--leader-elect=false"]);
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
@@ -214,10 +205,8 @@ async fn icsp_idms_and_itms_are_merged_deterministically() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_the_idms_updates_both_deployments_without_a_restart() {
-    let mut env = Env::new(&[IDMS_CRD]).await;
+    let mut env = Env::with_release_mirror().await;
     let host = env.registry.host.clone();
-    env.apply_yaml(&SyntheticRelease::idms_yaml("release-mirror", &host, true))
-        .await;
     env.start_operator(&["--leader-elect=false"]);
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
@@ -289,13 +278,7 @@ async fn an_idms_crd_created_after_the_operator_started_is_picked_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
-    let mut env = Env::new(&[IDMS_CRD]).await;
-    env.apply_yaml(&SyntheticRelease::idms_yaml(
-        "release-mirror",
-        &env.registry.host,
-        true,
-    ))
-    .await;
+    let mut env = Env::with_release_mirror().await;
     env.start_operator(&["--leader-elect=false"]);
     env.apply_yaml(&env.hosted_cluster_yaml("bad-image", "Quay.invalid/UPPER/case:1"))
         .await;
@@ -347,12 +330,7 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
             .await
             .is_ok_and(|l| l.items.is_empty())
     );
-    let runs = |text: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix("hostedcluster_reconcile_runs_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let runs = |text: &str| metric(text, "hostedcluster_reconcile_runs_total").unwrap_or(0.0);
     let first = runs(&env.metrics().await);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let second = runs(&env.metrics().await);
@@ -383,13 +361,7 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
-    let mut env = Env::new(&[IDMS_CRD]).await;
-    env.apply_yaml(&SyntheticRelease::idms_yaml(
-        "release-mirror",
-        &env.registry.host,
-        true,
-    ))
-    .await;
+    let mut env = Env::with_release_mirror().await;
     env.start_operator(&[]);
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
@@ -438,13 +410,7 @@ async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_hosted_cluster_removes_its_control_plane() {
-    let mut env = Env::new(&[IDMS_CRD]).await;
-    env.apply_yaml(&SyntheticRelease::idms_yaml(
-        "release-mirror",
-        &env.registry.host,
-        true,
-    ))
-    .await;
+    let mut env = Env::with_release_mirror().await;
     env.start_operator(&["--leader-elect=false"]);
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
@@ -471,13 +437,7 @@ async fn deleting_a_hosted_cluster_removes_its_control_plane() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_operator_takes_over_when_the_leader_dies() {
-    let mut env = Env::new(&[IDMS_CRD]).await;
-    env.apply_yaml(&SyntheticRelease::idms_yaml(
-        "release-mirror",
-        &env.registry.host,
-        true,
-    ))
-    .await;
+    let mut env = Env::with_release_mirror().await;
     env.start_operator(&["--leader-elect-lease-seconds=2"]);
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(env.client.clone(), "hypershift");
@@ -492,7 +452,7 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
     };
     let first = env.eventually("a leader", WITHIN, holder).await;
     // A second operator stands by while the first renews.
-    let mut standby = Env::standby(&env, &["--leader-elect-lease-seconds=2"]);
+    let standby = Env::standby(&env, &["--leader-elect-lease-seconds=2"]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         holder().await.as_deref(),
@@ -510,6 +470,5 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
     ready(&env, "example").await;
-    let _ = standby.kill();
-    let _ = standby.wait();
+    drop(standby);
 }
