@@ -19,7 +19,8 @@ use hypershift_api::openshift::ImageDigestMirrorSet;
 use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use support::{Env, ICSP_CRD, IDMS_CRD, ITMS_CRD, deployment_args, deployment_env};
 
 const WITHIN: Duration = Duration::from_mins(1);
@@ -362,20 +363,47 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
     let mut env = Env::with_release_mirror().await;
+    // Without the HostedControlPlane API the pipeline stops deterministically half-way: the
+    // namespace, RBAC and Secrets are written, the HostedControlPlane and the Deployments not.
+    Api::<CustomResourceDefinition>::all(env.client.clone())
+        .delete(
+            "hostedcontrolplanes.hypershift.openshift.io",
+            &DeleteParams::default(),
+        )
+        .await
+        .unwrap();
     env.start_operator(&[]);
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
     env.node_pool("workers", "example").await;
-    // Kill it as soon as it has started writing the control plane.
-    env.eventually("the control-plane namespace", WITHIN, || async {
-        Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
-            .get_opt(CP)
-            .await
-            .ok()
-            .flatten()
-    })
-    .await;
+    let (_, _, message) = env
+        .eventually("the reconcile to fail half-way", WITHIN, || async {
+            env.condition("example", conditions::RECONCILIATION_SUCCEEDED)
+                .await
+                .filter(|(s, _, _)| s == "False")
+        })
+        .await;
+    assert!(message.contains("HostedControlPlane"), "{message}");
     env.kill_operator();
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), CP);
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "killed before the Deployments"
+    );
+    assert!(
+        Api::<Secret>::namespaced(env.client.clone(), CP)
+            .get_opt("pull-secret")
+            .await
+            .unwrap()
+            .is_some(),
+        "killed after the Secrets"
+    );
+    env.create_crd(support::HCP_CRD).await;
     env.start_operator(&[]);
     ready(&env, "example").await;
     env.eventually("the token Secret", WITHIN, || async {
@@ -388,7 +416,6 @@ async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
     })
     .await;
     // Exactly one of everything.
-    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), CP);
     let names: Vec<String> = deployments
         .list(&ListParams::default())
         .await

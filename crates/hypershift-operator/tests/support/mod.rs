@@ -16,7 +16,7 @@ use hypershift_releaseinfo::testing::{SyntheticRelease, TestRegistry};
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-pub use e2e::kit::{ICSP_CRD, IDMS_CRD, ITMS_CRD};
+pub use e2e::kit::{HCP_CRD, ICSP_CRD, IDMS_CRD, ITMS_CRD};
 
 /// Flags every operator of these tests gets: a short registry timeout keeps failures quick.
 const OPERATOR_FLAGS: &[&str] = &["--registry-timeout-seconds=3"];
