@@ -157,7 +157,7 @@ impl<'a> Env<'a> {
         flagship::seed(&client, registry).await?;
         // Info-level logs of 500 reconciles would measure the terminal, not the operator.
         let operator = OperatorProcess::spawn(binary, &cluster, registry, &["--log-level=warn"])?;
-        let env = Self {
+        let mut env = Self {
             registry,
             release,
             cluster,
@@ -168,6 +168,12 @@ impl<'a> Env<'a> {
             round: 0,
         };
         env.track();
+        // Its admin port answers once it has started.
+        let deadline = Instant::now() + WITHIN;
+        while env.operator.metrics().await.is_err() {
+            env.check("the operator's admin port", deadline)?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Ok(env)
     }
 
