@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use devcluster::{DevCluster, DevClusterOptions};
 use e2e::flagship;
-use e2e::kit::{self, OperatorProcess};
 use futures::{StreamExt as _, TryStreamExt as _};
 use hypershift_api::hosted_cluster::HostedCluster;
-use hypershift_releaseinfo::testing::faults::refusing_address;
-use hypershift_releaseinfo::testing::{SyntheticRelease, TestRegistry};
+use hypershift_testkit::faults::refusing_address;
+use hypershift_testkit::{OperatorProcess, cluster as kit};
+use hypershift_testkit::{SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -118,7 +118,10 @@ fn operator_binary() -> Result<PathBuf> {
     let path = std::env::var_os("HYPERSHIFT_OPERATOR").map_or_else(
         || {
             std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| e2e::workspace_root().join("target"), PathBuf::from)
+                .map_or_else(
+                    || hypershift_testkit::workspace_root().join("target"),
+                    PathBuf::from,
+                )
                 .join("release/hypershift-operator")
         },
         PathBuf::from,
@@ -339,7 +342,7 @@ impl<'a> Env<'a> {
     async fn reconciles(&self) -> Result<f64> {
         let metrics = self.operator.metrics().await?;
         // Absent until the first reconcile.
-        Ok(kit::metric(&metrics, "hostedcluster_reconcile_runs_total").unwrap_or(0.0))
+        Ok(hypershift_testkit::metric(&metrics, "hostedcluster_reconcile_runs_total").unwrap_or(0.0))
     }
 
     /// The operator's resident set after it has been idle for a few seconds.

@@ -20,15 +20,15 @@ use anyhow::{Context as _, Result, bail};
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::openshift::ImageDigestMirrorSet;
-use hypershift_releaseinfo::testing::faults::refusing_address;
-use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
+use hypershift_testkit::faults::refusing_address;
+use hypershift_testkit::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 
 use crate::binary;
-use crate::kit::{self, OperatorProcess};
+use hypershift_testkit::{OperatorProcess, cluster as kit};
 
 /// The control-plane namespace of `clusters/example`.
 pub const CONTROL_PLANE: &str = "clusters-example";

@@ -68,15 +68,13 @@ fn matcher() -> Result<()> {
 
 /// Target: a lookup with 2 of 3 mirrors dead within 1.5x of a healthy single-mirror lookup.
 fn mirror_lookup() -> Result<()> {
-    let command = "cargo bench -p hypershift-releaseinfo --features testing --bench mirror_lookup";
+    let command = "cargo bench -p hypershift-releaseinfo --bench mirror_lookup";
     say(&format!("xtask: running {command}"));
     let out = cargo()
         .args([
             "bench",
             "-p",
             "hypershift-releaseinfo",
-            "--features",
-            "testing",
             "--bench",
             "mirror_lookup",
         ])

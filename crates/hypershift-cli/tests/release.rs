@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use hypershift_releaseinfo::testing::faults::refusing_address;
-use hypershift_releaseinfo::testing::{SOURCE_RELEASE, SyntheticRelease, TestRegistry};
+use hypershift_testkit::faults::refusing_address;
+use hypershift_testkit::{SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use serde_json::Value;
 
 struct Fixture {

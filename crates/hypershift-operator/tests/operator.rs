@@ -13,10 +13,10 @@ mod support;
 
 use std::time::Duration;
 
-use e2e::kit::metric;
 use hypershift_api::conditions;
 use hypershift_api::openshift::ImageDigestMirrorSet;
-use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease};
+use hypershift_testkit::metric;
+use hypershift_testkit::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -11,9 +11,9 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use hypershift_mirrors::{ImageRef, ManagementMirrors, MirrorSetBuilder, RegistryOverrides, parse_documents};
-use hypershift_releaseinfo::testing::faults::{BlackHole, refusing_address};
-use hypershift_releaseinfo::testing::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use hypershift_releaseinfo::{OciConfig, OciRegistry, ProviderConfig, ReleaseProvider, standard};
+use hypershift_testkit::faults::{BlackHole, refusing_address};
+use hypershift_testkit::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 
 const LOOKUPS: usize = 15;
 const BASELINE_LOOKUPS: usize = 3;

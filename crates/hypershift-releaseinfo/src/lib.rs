@@ -14,8 +14,7 @@
 //!              └─ OciRegistry oci-client: manifests (lists resolved to one platform), config, layers top-down
 //! ```
 //!
-//! [`standard`] builds that chain. The [`testing`] module (feature `testing`) starts a real
-//! distribution registry with TLS and htpasswd and pushes a synthetic release payload into it.
+//! [`standard`] builds that chain. The real-registry test kit is the `hypershift-testkit` crate.
 
 mod cached;
 mod error;
@@ -25,8 +24,6 @@ mod oci;
 mod overrides;
 mod pull_secret;
 mod release;
-#[cfg(feature = "testing")]
-pub mod testing;
 #[cfg(test)]
 mod testing_fake;
 

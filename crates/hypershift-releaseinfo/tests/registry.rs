@@ -9,13 +9,13 @@ use std::time::Duration;
 use hypershift_mirrors::{
     ManagementMirrors, MirrorSetBuilder, RegistryOverrides, parse_documents, sha256_digest,
 };
-use hypershift_releaseinfo::testing::faults::{BlackHole, CountingServer, refusing_address};
-use hypershift_releaseinfo::testing::{
-    ImageBlob, Layer, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry, push_image,
-};
 use hypershift_releaseinfo::{
     Attempt, AttemptError, CacheConfig, Compression, ImageRef, LookupError, MirrorConfig, OciConfig,
     Platform, ProviderConfig, PullSecret, ReleaseProvider, StandardProvider, standard,
+};
+use hypershift_testkit::faults::{BlackHole, CountingServer, refusing_address};
+use hypershift_testkit::{
+    ImageBlob, Layer, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry, push_image,
 };
 
 fn mirrors(yaml: &str) -> ManagementMirrors {
@@ -94,10 +94,7 @@ async fn release_is_read_through_an_idms_mirror() {
     assert!(served.via_mirror);
     assert_eq!(served.digest, release.digest());
     let components = served.value.component_images();
-    assert_eq!(
-        components.len(),
-        hypershift_releaseinfo::testing::COMPONENTS.len()
-    );
+    assert_eq!(components.len(), hypershift_testkit::COMPONENTS.len());
     assert_eq!(
         components["machine-config-operator"],
         release.component_source("machine-config-operator")

@@ -1,6 +1,6 @@
 //! The environment the operator tests run in: the real registry (TLS + htpasswd) with the
 //! synthetic release 4.99.0 in oc-mirror v2's layout, a devcluster, and the hypershift-operator
-//! as a real process, all through the scenario kit in `e2e::kit`. Everything on 127.0.0.1; no
+//! as a real process, all through the test kit (`hypershift-testkit`). Everything on 127.0.0.1; no
 //! test names a host it would resolve.
 
 #![allow(dead_code, reason = "each test binary uses part of the kit")]
@@ -9,14 +9,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use devcluster::{DevCluster, DevClusterOptions};
-use e2e::kit::{self, OperatorProcess};
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::node_pool::NodePool;
-use hypershift_releaseinfo::testing::{SyntheticRelease, TestRegistry};
+use hypershift_testkit::{OperatorProcess, cluster as kit};
+use hypershift_testkit::{SyntheticRelease, TestRegistry};
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-pub use e2e::kit::{HCP_CRD, ICSP_CRD, IDMS_CRD, ITMS_CRD};
+pub use hypershift_testkit::cluster::{HCP_CRD, ICSP_CRD, IDMS_CRD, ITMS_CRD};
 
 /// Flags every operator of these tests gets: a short registry timeout keeps failures quick.
 const OPERATOR_FLAGS: &[&str] = &["--registry-timeout-seconds=3"];
@@ -97,12 +97,12 @@ impl Env {
     }
 
     pub fn operator_running(&mut self) -> bool {
-        self.operator.as_mut().is_some_and(OperatorProcess::running)
+        self.operator.as_mut().is_some_and(|o| o.running())
     }
 
     /// The log every operator of this environment appends to.
     pub fn operator_log(&self) -> String {
-        std::fs::read_to_string(kit::operator_log(&self.cluster)).unwrap_or_default()
+        std::fs::read_to_string(hypershift_testkit::process::operator_log(&self.cluster)).unwrap_or_default()
     }
 
     /// Applies a YAML document of any kind the cluster serves (server-side apply as `test`).

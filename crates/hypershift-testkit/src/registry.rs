@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::faults::refusing_address;
-use super::tls::TestCa;
-use crate::{OciConfig, PullSecret};
+use crate::faults::refusing_address;
+use crate::tls::TestCa;
+use hypershift_releaseinfo::{OciConfig, PullSecret};
 
 /// Where Debian's `docker-registry` package puts the binary.
 pub const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";

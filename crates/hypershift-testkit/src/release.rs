@@ -19,9 +19,9 @@ use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use serde_json::json;
 
-use super::TestRegistry;
-use crate::Compression;
-use crate::release::{COREOS_BOOTIMAGES, IMAGE_REFERENCES};
+use crate::TestRegistry;
+use hypershift_releaseinfo::Compression;
+use hypershift_releaseinfo::{COREOS_BOOTIMAGES, IMAGE_REFERENCES};
 
 /// Where a real payload's release image lives (here under `.invalid`).
 pub const SOURCE_RELEASE: &str = "quay.invalid/openshift-release-dev/ocp-release";

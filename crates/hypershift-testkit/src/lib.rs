@@ -1,22 +1,29 @@
-//! A real-registry test kit (feature `testing`), for this crate's tests, later tiers and the demo.
+//! The test kit (not published): the real parts our tests, benchmarks and the demo run against.
 //!
 //! - [`TestRegistry`]: the CNCF distribution registry (`/usr/bin/docker-registry`, Debian
 //!   `docker-registry`) on 127.0.0.1 with TLS from a fresh CA and htpasswd basic auth.
 //! - [`SyntheticRelease`]: an OpenShift-like release payload and its component images, built
 //!   here byte-for-byte (reproducible digests) and pushed in oc-mirror v2's layout.
 //! - [`faults`]: endpoints that refuse connections, never answer, or count who contacts them.
+//! - [`cluster`]: a devcluster seeded with our CRDs, namespaces and pull secret; YAML apply; the
+//!   HostedCluster and NodePool documents of the scenarios.
+//! - [`process`]: our built binaries as processes with an admin port ([`BinaryProcess`],
+//!   [`OperatorProcess`]).
 //!
 //! Everything listens on 127.0.0.1 only. A missing registry binary is a loud panic that says how
-//! to install it, never a silent skip.
+//! to install it, never a silent skip. Crate tests dev-depend on this crate, never on `e2e`.
 
+pub mod cluster;
 pub mod faults;
-mod payload;
+pub mod process;
 mod registry;
+mod release;
 mod tls;
 
-pub use payload::{
+pub use process::{BinaryProcess, OperatorProcess, binary, free_address, metric, workspace_root};
+pub use registry::TestRegistry;
+pub use release::{
     COMPONENTS, ImageBlob, IndexBlob, Layer, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, push_image,
     push_index,
 };
-pub use registry::TestRegistry;
 pub use tls::TestCa;

@@ -3,13 +3,13 @@
 //! up until Ctrl-C. For trying the release lookup by hand:
 //!
 //! ```sh
-//! cargo run -p hypershift-releaseinfo --features testing --example test-registry -- /tmp/mirror
+//! cargo run -p hypershift-testkit --example test-registry -- /tmp/mirror
 //! ```
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use hypershift_releaseinfo::testing::{SyntheticRelease, TestRegistry};
+use hypershift_testkit::{SyntheticRelease, TestRegistry};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
