@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use hypershift_mirrors::{ImageRef, RegistryOverrides};
-use hypershift_support::telemetry::LogFormat;
+use hypershift_support::config::{
+    AdminArgs, AdminConfig, KubeArgs, KubeConfig, LeaderArgs, LeaderConfig, LogArgs, LogConfig, RegistryArgs,
+    RegistryConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// The hypershift-operator: reconciles HostedClusters and NodePools into control planes,
@@ -40,26 +43,20 @@ pub struct Flags {
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Kubeconfig (default: in-cluster, then $KUBECONFIG).
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub kube: KubeArgs,
     /// The namespace the operator runs in (its leader-election Lease lives there).
     #[arg(long, value_name = "NS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Registry overrides (`sr1=dr1,sr2=dr2`, pflag StringToString rules), passed on to the
-    /// control-plane-operator and the ignition-server; repeatable.
-    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub registry_overrides: Vec<String>,
-    /// PEM bundle of the mirror registries' CAs; copied into each control-plane namespace and
-    /// mounted into the control-plane-operator and the ignition-server.
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registry_ca_bundle: Option<PathBuf>,
-    /// The control-plane-operator image (default: the release payload's `hypershift` component;
-    /// the `hypershift.openshift.io/control-plane-operator-image` annotation wins over both).
+    /// Registry overrides are passed on to the control-plane-operator and the ignition-server;
+    /// the CA bundle is copied into each control-plane namespace and mounted into both.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub registry: RegistryArgs,
+    /// The control-plane-operator image when the release payload has no `hypershift` component
+    /// (the `hypershift.openshift.io/control-plane-operator-image` annotation wins over both).
     #[arg(long, value_name = "IMAGE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_plane_operator_image: Option<String>,
@@ -67,68 +64,60 @@ pub struct Flags {
     #[arg(long, value_name = "IMAGE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignition_server_image: Option<String>,
-    /// Address of the admin listener (`/healthz`, `/readyz`, `/metrics`).
-    #[arg(long, value_name = "ADDR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_addr: Option<SocketAddr>,
-    /// Log line format.
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_format: Option<LogFormat>,
-    /// Log filter (`RUST_LOG` syntax).
-    #[arg(long, value_name = "FILTER")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_level: Option<String>,
-    /// Elect a leader through a Lease before reconciling (`--leader-elect=false` to run alone).
-    #[arg(long, value_name = "BOOL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub leader_elect: Option<bool>,
-    /// Seconds each registry candidate may take during a release lookup.
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registry_timeout_seconds: Option<u64>,
-    /// Seconds a leader holds its Lease without renewing it before another may take over.
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub leader_elect_lease_seconds: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub leader: LeaderArgs,
 }
 
 /// The merged configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct Config {
-    pub kubeconfig: Option<PathBuf>,
+    #[serde(flatten)]
+    pub kube: KubeConfig,
     pub namespace: String,
-    #[serde(deserialize_with = "hypershift_support::config::string_or_list")]
-    pub registry_overrides: Vec<String>,
-    pub registry_ca_bundle: Option<PathBuf>,
+    #[serde(flatten)]
+    pub registry: RegistryConfig,
     pub control_plane_operator_image: Option<String>,
     pub ignition_server_image: Option<String>,
-    pub admin_addr: SocketAddr,
-    pub log_format: LogFormat,
-    pub log_level: String,
-    pub leader_elect: bool,
-    pub registry_timeout_seconds: u64,
-    pub leader_elect_lease_seconds: u64,
+    #[serde(flatten)]
+    pub admin: AdminConfig,
+    #[serde(flatten)]
+    pub log: LogConfig,
+    #[serde(flatten)]
+    pub leader: LeaderConfig,
 }
+
+/// The admin port's default (all interfaces: kubelet probes reach it in a pod).
+pub const ADMIN_PORT: u16 = 9440;
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            kubeconfig: None,
+            kube: KubeConfig::default(),
             namespace: "hypershift".into(),
-            registry_overrides: Vec::new(),
-            registry_ca_bundle: None,
+            registry: RegistryConfig::default(),
             control_plane_operator_image: None,
             ignition_server_image: None,
-            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9440)),
-            log_format: LogFormat::Text,
-            log_level: "info".into(),
-            leader_elect: true,
-            registry_timeout_seconds: 10,
-            leader_elect_lease_seconds: 15,
+            admin: AdminConfig::on_port(ADMIN_PORT),
+            log: LogConfig::default(),
+            leader: LeaderConfig::default(),
         }
     }
+}
+
+/// client-go's three leader-election durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderTimings {
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
 }
 
 /// The configuration the operator runs with.
@@ -143,7 +132,7 @@ pub struct OperatorConfig {
     pub ignition_server_image: Option<String>,
     pub admin_addr: SocketAddr,
     pub leader_elect: bool,
-    pub lease_duration: Duration,
+    pub leader: LeaderTimings,
     pub registry_timeout: Duration,
 }
 
@@ -161,18 +150,25 @@ impl Config {
     /// Checks every value; the error is one line naming the offending one.
     pub fn validate(&self) -> Result<OperatorConfig, String> {
         let Config {
-            kubeconfig,
+            kube: KubeConfig { kubeconfig },
             namespace,
-            registry_overrides,
-            registry_ca_bundle,
+            registry:
+                RegistryConfig {
+                    registry_overrides,
+                    registry_ca_bundle,
+                    registry_timeout_seconds,
+                },
             control_plane_operator_image,
             ignition_server_image,
-            admin_addr,
-            log_format: _,
-            log_level: _,
-            leader_elect,
-            registry_timeout_seconds,
-            leader_elect_lease_seconds,
+            admin: AdminConfig { admin_addr },
+            log: _,
+            leader:
+                LeaderConfig {
+                    leader_elect,
+                    leader_elect_lease_seconds,
+                    leader_elect_renew_deadline_seconds,
+                    leader_elect_retry_period_seconds,
+                },
         } = self;
         let mut overrides = RegistryOverrides::new();
         for value in registry_overrides {
@@ -184,12 +180,8 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("--registry-ca-bundle {}: {e}", path.display()))?;
-                if !text.contains("-----BEGIN CERTIFICATE-----") {
-                    return Err(format!(
-                        "--registry-ca-bundle {}: no PEM certificate in it",
-                        path.display()
-                    ));
-                }
+                hypershift_support::ca_bundle::parse(text.as_bytes())
+                    .map_err(|e| format!("--registry-ca-bundle {}: {e}", path.display()))?;
                 Some(text)
             }
             None => None,
@@ -208,8 +200,21 @@ impl Config {
         if *registry_timeout_seconds == 0 {
             return Err("--registry-timeout-seconds must be at least 1".into());
         }
-        if *leader_elect_lease_seconds < 2 {
-            return Err("--leader-elect-lease-seconds must be at least 2".into());
+        let leader = LeaderTimings {
+            lease_duration: Duration::from_secs(*leader_elect_lease_seconds),
+            renew_deadline: Duration::from_secs(*leader_elect_renew_deadline_seconds),
+            retry_period: Duration::from_secs(*leader_elect_retry_period_seconds),
+        };
+        if leader.retry_period.is_zero()
+            || leader.retry_period >= leader.renew_deadline
+            || leader.renew_deadline >= leader.lease_duration
+        {
+            return Err(format!(
+                "leader election needs 0 < retry period ({}s) < renew deadline ({}s) < lease ({}s)",
+                leader.retry_period.as_secs(),
+                leader.renew_deadline.as_secs(),
+                leader.lease_duration.as_secs()
+            ));
         }
         Ok(OperatorConfig {
             kubeconfig: kubeconfig.clone(),
@@ -220,7 +225,7 @@ impl Config {
             ignition_server_image: ignition_server_image.clone(),
             admin_addr: *admin_addr,
             leader_elect: *leader_elect,
-            lease_duration: Duration::from_secs(*leader_elect_lease_seconds),
+            leader,
             registry_timeout: Duration::from_secs(*registry_timeout_seconds),
         })
     }
@@ -235,7 +240,10 @@ mod tests {
         let bad = |c: Config| c.validate().unwrap_err();
         assert!(
             bad(Config {
-                registry_overrides: vec!["nope".into()],
+                registry: RegistryConfig {
+                    registry_overrides: vec!["nope".into()],
+                    ..RegistryConfig::default()
+                },
                 ..Config::default()
             })
             .starts_with("--registry-overrides \"nope\"")
@@ -249,20 +257,39 @@ mod tests {
         );
         assert!(
             bad(Config {
-                registry_ca_bundle: Some("/nonexistent/ca.pem".into()),
+                registry: RegistryConfig {
+                    registry_ca_bundle: Some("/nonexistent/ca.pem".into()),
+                    ..RegistryConfig::default()
+                },
                 ..Config::default()
             })
             .contains("/nonexistent/ca.pem")
         );
         assert!(
             bad(Config {
-                registry_timeout_seconds: 0,
+                registry: RegistryConfig {
+                    registry_timeout_seconds: 0,
+                    ..RegistryConfig::default()
+                },
                 ..Config::default()
             })
             .contains("at least 1")
         );
+        assert!(
+            bad(Config {
+                leader: LeaderConfig {
+                    leader_elect_renew_deadline_seconds: 20,
+                    ..LeaderConfig::default()
+                },
+                ..Config::default()
+            })
+            .contains("renew deadline")
+        );
         let ok = Config {
-            registry_overrides: vec!["a=b".into(), "c=d".into()],
+            registry: RegistryConfig {
+                registry_overrides: vec!["a=b".into(), "c=d".into()],
+                ..RegistryConfig::default()
+            },
             ..Config::default()
         }
         .validate()

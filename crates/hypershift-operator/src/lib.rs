@@ -69,7 +69,7 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
             &config.namespace,
             "hypershift-operator-lock",
             &identity,
-            config.lease_duration,
+            config.leader.lease_duration,
         )
     });
     if let Some(elector) = &elector {

@@ -1,44 +1,143 @@
-//! One validated configuration struct per binary, layered from four sources.
+//! One validated configuration struct per binary, layered from four sources, and the flag groups
+//! every binary shares.
 //!
 //! Precedence, lowest first: built-in defaults, the `--config` YAML file, environment variables
 //! `<PREFIX>_<KEY>` (key upper-cased, `-` as `_`), then command-line flags. Flags feed the last
 //! layer as `Option`s that are skipped when absent, so a flag only overrides what it sets.
-//! Unknown keys in the file are errors (the config struct denies them).
+//!
+//! The documented keys are exactly the keys of the binary's configuration struct (its defaults,
+//! serialised). Unknown keys in the file are errors naming the key; unknown flags are clap's
+//! errors. The environment, though, belongs to the platform: in a pod Kubernetes injects
+//! service-link variables for every Service of the namespace (`HYPERSHIFT_OPERATOR_PORT`,
+//! `…_SERVICE_HOST`, `…_PORT_443_TCP_ADDR` for a Service named `hypershift-operator`), so only
+//! documented keys are read from it and everything else is ignored.
+//!
+//! Shared flag groups ([`KubeArgs`], [`AdminArgs`], [`LogArgs`], [`LeaderArgs`], [`RegistryArgs`])
+//! are flattened into each binary's clap `Args` and, as their `*Config` halves, into its
+//! configuration struct (`#[serde(flatten)]`), so every binary spells them the same way.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use figment::Figment;
-use figment::providers::{Env, Format as _, Serialized};
-use serde::{Serialize, de::DeserializeOwned};
+use figment::providers::{Env, Serialized};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::telemetry::LogFormat;
 
 /// Why the configuration is invalid (one line, for the exit message).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     MissingFile(String),
+    #[error("config file {file}: {reason}")]
+    File { file: String, reason: String },
+    #[error("config file {file}: unknown key {key:?} (known: {known})")]
+    UnknownKey {
+        file: String,
+        key: String,
+        known: String,
+    },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
-/// Merges `defaults`, `file`, `<env_prefix>_*` variables and `flags`, flags winning.
+/// The documented keys of a configuration: the keys its defaults serialise to.
+pub fn documented_keys<C: Serialize>(defaults: &C) -> BTreeSet<String> {
+    match serde_json::to_value(defaults) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Merges `defaults`, `file`, the documented `<env_prefix>_*` variables and `flags`, flags winning.
 pub fn load<C: Serialize + DeserializeOwned>(
     defaults: &C,
     file: Option<&Path>,
     env_prefix: &str,
     flags: &impl Serialize,
 ) -> Result<C, ConfigError> {
+    let keys = documented_keys(defaults);
     let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Some(path) = file {
-        if !path.exists() {
-            return Err(ConfigError::MissingFile(path.display().to_string()));
-        }
-        figment = figment.merge(serde_saphyr::figment::Yaml::file_exact(path));
+        figment = figment.merge(Serialized::defaults(read_file(path, &keys)?));
     }
     let prefix = format!("{env_prefix}_");
-    figment = figment
-        .merge(Env::prefixed(&prefix).map(|key| key.as_str().to_ascii_lowercase().replace('_', "-").into()))
-        .merge(Serialized::defaults(flags));
-    figment.extract().map_err(|e| ConfigError::Invalid(one_line(&e)))
+    let env = Env::prefixed(&prefix).filter_map(move |key| {
+        let key = key.as_str().to_ascii_lowercase().replace('_', "-");
+        keys.contains(&key).then(|| key.into())
+    });
+    figment = figment.merge(env).merge(Serialized::defaults(flags));
+    figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(name_the_key(&figment, defaults).unwrap_or_else(|| one_line(&e))))
+}
+
+/// serde loses the key of a type error inside a `#[serde(flatten)]` group; find it by putting
+/// each merged value, one at a time, into the defaults.
+fn name_the_key<C: Serialize + DeserializeOwned>(figment: &Figment, defaults: &C) -> Option<String> {
+    let serde_json::Value::Object(base) = serde_json::to_value(defaults).ok()? else {
+        return None;
+    };
+    base.keys().find_map(|key| {
+        let value: serde_json::Value = figment.extract_inner(key).ok()?;
+        let mut candidate = base.clone();
+        candidate.insert(key.clone(), value.clone());
+        let err = serde_json::from_value::<C>(serde_json::Value::Object(candidate)).err()?;
+        let source = figment
+            .find_metadata(key)
+            .map(|m| format!(" (from {})", m.name))
+            .unwrap_or_default();
+        Some(format!(
+            "{key}{source}: {}",
+            err.to_string().lines().next().unwrap_or_default()
+        ))
+    })
+}
+
+/// The file as a map of documented keys.
+fn read_file(
+    path: &Path,
+    keys: &BTreeSet<String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ConfigError> {
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::MissingFile(file)),
+        Err(e) => {
+            return Err(ConfigError::File {
+                file,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let value: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::File {
+        file: file.clone(),
+        reason: format!(
+            "not valid YAML: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        ),
+    })?;
+    let map = match value {
+        serde_json::Value::Object(map) => map,
+        serde_json::Value::Null => serde_json::Map::new(),
+        _ => {
+            return Err(ConfigError::File {
+                file,
+                reason: "must be a mapping of keys to values".into(),
+            });
+        }
+    };
+    if let Some(key) = map.keys().find(|k| !keys.contains(*k)) {
+        return Err(ConfigError::UnknownKey {
+            file,
+            key: key.clone(),
+            known: keys.iter().cloned().collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(map)
 }
 
 fn one_line(e: &figment::Error) -> String {
@@ -63,35 +162,206 @@ pub fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stri
     })
 }
 
+/// `--kubeconfig FILE`.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KubeArgs {
+    /// Kubeconfig (default: in-cluster, then $KUBECONFIG).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// The merged [`KubeArgs`].
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KubeConfig {
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// `--admin-addr ADDR`.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AdminArgs {
+    /// Address of the admin listener (`/healthz`, `/livez`, `/readyz`, `/metrics`, `PUT /log-level`).
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_addr: Option<SocketAddr>,
+}
+
+/// The merged [`AdminArgs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AdminConfig {
+    pub admin_addr: SocketAddr,
+}
+
+impl AdminConfig {
+    /// All interfaces on `port`: in a pod the kubelet probes the pod's IP, never its loopback.
+    pub fn on_port(port: u16) -> Self {
+        Self {
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], port)),
+        }
+    }
+}
+
+/// `--log-format`, `--log-level`.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter (`RUST_LOG` syntax).
+    #[arg(long, value_name = "FILTER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+/// The merged [`LogArgs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LogConfig {
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// `--leader-elect`, and client-go's three durations.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LeaderArgs {
+    /// Elect a leader through a Lease before reconciling (`--leader-elect=false` to run alone).
+    #[arg(long, value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect: Option<bool>,
+    /// Seconds a standby waits, after it last saw the Lease change, before taking it over.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect_lease_seconds: Option<u64>,
+    /// Seconds the leader keeps trying to renew before it steps down.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect_renew_deadline_seconds: Option<u64>,
+    /// Seconds between attempts to acquire or renew.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect_retry_period_seconds: Option<u64>,
+}
+
+/// The merged [`LeaderArgs`]; client-go's defaults (15 s, 10 s, 2 s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LeaderConfig {
+    pub leader_elect: bool,
+    pub leader_elect_lease_seconds: u64,
+    pub leader_elect_renew_deadline_seconds: u64,
+    pub leader_elect_retry_period_seconds: u64,
+}
+
+impl Default for LeaderConfig {
+    fn default() -> Self {
+        Self {
+            leader_elect: true,
+            leader_elect_lease_seconds: 15,
+            leader_elect_renew_deadline_seconds: 10,
+            leader_elect_retry_period_seconds: 2,
+        }
+    }
+}
+
+/// `--registry-overrides`, `--registry-ca-bundle`, `--registry-timeout-seconds`.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegistryArgs {
+    /// Registry overrides (`sr1=dr1,sr2=dr2`, pflag StringToString rules); repeatable.
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registry_overrides: Vec<String>,
+    /// PEM bundle of the mirror registries' CAs.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_ca_bundle: Option<PathBuf>,
+    /// Seconds each registry candidate may take during a lookup.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_timeout_seconds: Option<u64>,
+}
+
+/// The merged [`RegistryArgs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegistryConfig {
+    #[serde(deserialize_with = "string_or_list")]
+    pub registry_overrides: Vec<String>,
+    pub registry_ca_bundle: Option<PathBuf>,
+    pub registry_timeout_seconds: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            registry_overrides: Vec::new(),
+            registry_ca_bundle: None,
+            registry_timeout_seconds: 10,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::result_large_err,
     reason = "figment's Jail closure returns figment::Error"
 )]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
     #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
-    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    #[serde(rename_all = "kebab-case")]
     struct Config {
-        admin_addr: String,
-        #[serde(deserialize_with = "string_or_list")]
-        registry_overrides: Vec<String>,
-        leader_elect: bool,
+        #[serde(flatten)]
+        admin: AdminConfig,
+        #[serde(flatten)]
+        registry: RegistryConfig,
+        #[serde(flatten)]
+        leader: LeaderConfig,
+        namespace: String,
     }
 
-    #[derive(Serialize, Default)]
+    #[derive(Parser, Serialize, Default, Debug)]
     #[serde(rename_all = "kebab-case")]
     struct Flags {
+        #[command(flatten)]
+        #[serde(flatten)]
+        admin: AdminArgs,
+        #[command(flatten)]
+        #[serde(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        #[serde(flatten)]
+        leader: LeaderArgs,
+        #[arg(long)]
         #[serde(skip_serializing_if = "Option::is_none")]
-        admin_addr: Option<String>,
+        namespace: Option<String>,
     }
 
     fn defaults() -> Config {
         Config {
-            admin_addr: "127.0.0.1:8080".into(),
-            registry_overrides: vec![],
-            leader_elect: true,
+            admin: AdminConfig::on_port(8080),
+            registry: RegistryConfig::default(),
+            leader: LeaderConfig::default(),
+            namespace: "hypershift".into(),
         }
     }
 
@@ -103,31 +373,94 @@ mod tests {
                 "admin-addr: 127.0.0.1:1\nleader-elect: false\nregistry-overrides: [a=b]\n",
             )?;
             let c = load(&defaults(), Some(Path::new("c.yaml")), "TESTX", &Flags::default()).unwrap();
-            assert_eq!((c.admin_addr.as_str(), c.leader_elect), ("127.0.0.1:1", false));
-            assert_eq!(c.registry_overrides, ["a=b"]);
+            assert_eq!(c.admin.admin_addr.to_string(), "127.0.0.1:1");
+            assert!(!c.leader.leader_elect);
+            assert_eq!(c.registry.registry_overrides, ["a=b"]);
             jail.set_env("TESTX_ADMIN_ADDR", "127.0.0.1:2");
             jail.set_env("TESTX_REGISTRY_OVERRIDES", "x=y,z=w");
+            jail.set_env("TESTX_REGISTRY_TIMEOUT_SECONDS", "3");
             let c = load(&defaults(), Some(Path::new("c.yaml")), "TESTX", &Flags::default()).unwrap();
-            assert_eq!(c.admin_addr, "127.0.0.1:2");
-            assert_eq!(c.registry_overrides, ["x=y,z=w"]);
-            let flags = Flags {
-                admin_addr: Some("127.0.0.1:3".into()),
-            };
+            assert_eq!(c.admin.admin_addr.to_string(), "127.0.0.1:2");
+            assert_eq!(c.registry.registry_overrides, ["x=y,z=w"]);
+            assert_eq!(c.registry.registry_timeout_seconds, 3);
+            let flags = Flags::parse_from(["x", "--admin-addr=127.0.0.1:3", "--namespace=ns"]);
             let c = load(&defaults(), Some(Path::new("c.yaml")), "TESTX", &flags).unwrap();
-            assert_eq!(c.admin_addr, "127.0.0.1:3");
-            assert!(!c.leader_elect, "an absent flag does not reset the file's value");
+            assert_eq!(c.admin.admin_addr.to_string(), "127.0.0.1:3");
+            assert_eq!(c.namespace, "ns");
+            assert!(
+                !c.leader.leader_elect,
+                "an absent flag does not reset the file's value"
+            );
             Ok(())
         });
     }
 
     #[test]
-    fn bad_files_are_one_line_errors() {
+    fn service_link_variables_of_a_service_named_like_the_prefix_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            // What Kubernetes injects for a Service `hypershift-operator` with port 443.
+            for (k, v) in [
+                ("HYPERSHIFT_OPERATOR_SERVICE_HOST", "10.96.0.10"),
+                ("HYPERSHIFT_OPERATOR_SERVICE_PORT", "443"),
+                ("HYPERSHIFT_OPERATOR_SERVICE_PORT_HTTPS", "443"),
+                ("HYPERSHIFT_OPERATOR_PORT", "tcp://10.96.0.10:443"),
+                ("HYPERSHIFT_OPERATOR_PORT_443_TCP", "tcp://10.96.0.10:443"),
+                ("HYPERSHIFT_OPERATOR_PORT_443_TCP_PROTO", "tcp"),
+                ("HYPERSHIFT_OPERATOR_PORT_443_TCP_PORT", "443"),
+                ("HYPERSHIFT_OPERATOR_PORT_443_TCP_ADDR", "10.96.0.10"),
+            ] {
+                jail.set_env(k, v);
+            }
+            jail.set_env("HYPERSHIFT_OPERATOR_NAMESPACE", "from-env");
+            let c = load(&defaults(), None, "HYPERSHIFT_OPERATOR", &Flags::default()).unwrap();
+            assert_eq!(c.namespace, "from-env", "documented variables are still read");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_files_are_one_line_errors_naming_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.yaml", "admin-adr: typo\n")?;
             let err = load(&defaults(), Some(Path::new("c.yaml")), "TESTY", &Flags::default())
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("admin-adr") && !err.contains('\n'), "{err}");
+            assert!(
+                err.contains("unknown key \"admin-adr\"")
+                    && err.contains("admin-addr")
+                    && !err.contains('\n'),
+                "{err}"
+            );
+            jail.create_file("list.yaml", "- a\n")?;
+            let err = load(
+                &defaults(),
+                Some(Path::new("list.yaml")),
+                "TESTY",
+                &Flags::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("must be a mapping"), "{err}");
+            jail.create_file("bad.yaml", "admin-addr: [\n")?;
+            let err = load(
+                &defaults(),
+                Some(Path::new("bad.yaml")),
+                "TESTY",
+                &Flags::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("not valid YAML") && !err.contains('\n'), "{err}");
+            jail.create_file("wrong.yaml", "registry-timeout-seconds: soon\n")?;
+            let err = load(
+                &defaults(),
+                Some(Path::new("wrong.yaml")),
+                "TESTY",
+                &Flags::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("registry-timeout-seconds"), "{err}");
             let err = load(
                 &defaults(),
                 Some(Path::new("missing.yaml")),
@@ -138,5 +471,10 @@ mod tests {
             assert!(matches!(err, ConfigError::MissingFile(_)));
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_default_admin_address_is_reachable_from_outside_the_pod() {
+        assert!(AdminConfig::on_port(9440).admin_addr.ip().is_unspecified());
     }
 }

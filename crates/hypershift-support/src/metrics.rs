@@ -14,6 +14,11 @@ struct Category {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NextLabel {
+    next: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: String,
 }
@@ -23,17 +28,19 @@ struct Outcome {
 pub struct ReconcileMetrics {
     runs: Counter,
     failures: Family<Category, Counter>,
+    next: Family<NextLabel, Counter>,
     duration: Histogram,
 }
 
 impl ReconcileMetrics {
-    /// Registers `<prefix>_reconcile_runs`, `<prefix>_reconcile_failures{category}` and
-    /// `<prefix>_reconcile_duration_seconds`.
+    /// Registers `<prefix>_reconcile_runs`, `<prefix>_reconcile_failures{category}`,
+    /// `<prefix>_reconcile_next{next}` and `<prefix>_reconcile_duration_seconds`.
     pub fn register(registry: &mut Registry, prefix: &str) -> Self {
         let sub = registry.sub_registry_with_prefix(prefix);
         let m = Self {
             runs: Counter::default(),
             failures: Family::default(),
+            next: Family::default(),
             duration: Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         };
         sub.register("reconcile_runs", "Reconciles started", m.runs.clone());
@@ -41,6 +48,11 @@ impl ReconcileMetrics {
             "reconcile_failures",
             "Reconciles that failed, by error category",
             m.failures.clone(),
+        );
+        sub.register(
+            "reconcile_next",
+            "What reconciles asked for next: await_change, requeue (timed) or backoff (after a transient failure)",
+            m.next.clone(),
         );
         sub.register(
             "reconcile_duration_seconds",
@@ -57,6 +69,15 @@ impl ReconcileMetrics {
             metrics: self,
             started: Instant::now(),
         }
+    }
+
+    /// Counts what a reconcile asked for next (`await_change`, `requeue`, `backoff`).
+    pub fn next(&self, next: &'static str) {
+        self.next
+            .get_or_create(&NextLabel {
+                next: next.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a failure; `category` must come from a bounded set (an error's `category()`).
