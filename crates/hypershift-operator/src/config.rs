@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use hypershift_mirrors::{ImageRef, RegistryOverrides};
+use hypershift_support::leader::LeaderConfig;
 use hypershift_support::telemetry::LogFormat;
 use serde::{Deserialize, Serialize};
 
@@ -87,10 +88,21 @@ pub struct Flags {
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_timeout_seconds: Option<u64>,
-    /// Seconds a leader holds its Lease without renewing it before another may take over.
+    /// Seconds a standby waits, after last seeing the leader's Lease change, before it may take
+    /// the Lease over.
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leader_elect_lease_seconds: Option<u64>,
+    /// Seconds the leader keeps leading without a successful renewal; then it stops and exits.
+    /// Shorter than the lease.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect_renew_deadline_seconds: Option<u64>,
+    /// Seconds between two attempts to acquire or renew the Lease. Shorter than the renew
+    /// deadline.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_elect_retry_period_seconds: Option<u64>,
 }
 
 /// The merged configuration.
@@ -110,6 +122,8 @@ pub struct Config {
     pub leader_elect: bool,
     pub registry_timeout_seconds: u64,
     pub leader_elect_lease_seconds: u64,
+    pub leader_elect_renew_deadline_seconds: u64,
+    pub leader_elect_retry_period_seconds: u64,
 }
 
 impl Default for Config {
@@ -126,7 +140,10 @@ impl Default for Config {
             log_level: "info".into(),
             leader_elect: true,
             registry_timeout_seconds: 10,
+            // client-go's defaults.
             leader_elect_lease_seconds: 15,
+            leader_elect_renew_deadline_seconds: 10,
+            leader_elect_retry_period_seconds: 2,
         }
     }
 }
@@ -143,7 +160,7 @@ pub struct OperatorConfig {
     pub ignition_server_image: Option<String>,
     pub admin_addr: SocketAddr,
     pub leader_elect: bool,
-    pub lease_duration: Duration,
+    pub leader_election: LeaderConfig,
     pub registry_timeout: Duration,
 }
 
@@ -173,6 +190,8 @@ impl Config {
             leader_elect,
             registry_timeout_seconds,
             leader_elect_lease_seconds,
+            leader_elect_renew_deadline_seconds,
+            leader_elect_retry_period_seconds,
         } = self;
         let mut overrides = RegistryOverrides::new();
         for value in registry_overrides {
@@ -208,9 +227,11 @@ impl Config {
         if *registry_timeout_seconds == 0 {
             return Err("--registry-timeout-seconds must be at least 1".into());
         }
-        if *leader_elect_lease_seconds < 2 {
-            return Err("--leader-elect-lease-seconds must be at least 2".into());
-        }
+        let leader_election = leader_config(
+            *leader_elect_lease_seconds,
+            *leader_elect_renew_deadline_seconds,
+            *leader_elect_retry_period_seconds,
+        )?;
         Ok(OperatorConfig {
             kubeconfig: kubeconfig.clone(),
             namespace: namespace.clone(),
@@ -220,10 +241,37 @@ impl Config {
             ignition_server_image: ignition_server_image.clone(),
             admin_addr: *admin_addr,
             leader_elect: *leader_elect,
-            lease_duration: Duration::from_secs(*leader_elect_lease_seconds),
+            leader_election,
             registry_timeout: Duration::from_secs(*registry_timeout_seconds),
         })
     }
+}
+
+/// The leader election timings, checked in the flags' terms (client-go's rules: retry period <
+/// renew deadline < lease duration).
+fn leader_config(lease: u64, renew_deadline: u64, retry_period: u64) -> Result<LeaderConfig, String> {
+    if retry_period == 0 {
+        return Err("--leader-elect-retry-period-seconds must be at least 1".into());
+    }
+    if renew_deadline <= retry_period {
+        return Err(format!(
+            "--leader-elect-renew-deadline-seconds ({renew_deadline}) must be greater than --leader-elect-retry-period-seconds ({retry_period})"
+        ));
+    }
+    if lease <= renew_deadline {
+        return Err(format!(
+            "--leader-elect-lease-seconds ({lease}) must be greater than --leader-elect-renew-deadline-seconds ({renew_deadline})"
+        ));
+    }
+    let config = LeaderConfig {
+        lease_duration: Duration::from_secs(lease),
+        renew_deadline: Duration::from_secs(renew_deadline),
+        retry_period: Duration::from_secs(retry_period),
+    };
+    config
+        .validate()
+        .map_err(|e| format!("--leader-elect-lease-seconds: {e}"))?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -260,6 +308,32 @@ mod tests {
                 ..Config::default()
             })
             .contains("at least 1")
+        );
+        assert_eq!(
+            bad(Config {
+                leader_elect_lease_seconds: 6,
+                ..Config::default()
+            }),
+            "--leader-elect-lease-seconds (6) must be greater than --leader-elect-renew-deadline-seconds (10)"
+        );
+        assert_eq!(
+            bad(Config {
+                leader_elect_retry_period_seconds: 10,
+                ..Config::default()
+            }),
+            "--leader-elect-renew-deadline-seconds (10) must be greater than --leader-elect-retry-period-seconds (10)"
+        );
+        assert_eq!(
+            bad(Config {
+                leader_elect_retry_period_seconds: 0,
+                ..Config::default()
+            }),
+            "--leader-elect-retry-period-seconds must be at least 1"
+        );
+        assert_eq!(
+            Config::default().validate().unwrap().leader_election,
+            LeaderConfig::default(),
+            "client-go's timings by default"
         );
         let ok = Config {
             registry_overrides: vec!["a=b".into(), "c=d".into()],

@@ -462,10 +462,17 @@ async fn deleting_a_hosted_cluster_removes_its_control_plane() {
     .await;
 }
 
+/// A 3 s lease (renew deadline 2 s, retry 1 s): a standby takes over quickly.
+const QUICK_LEASE: &[&str] = &[
+    "--leader-elect-lease-seconds=3",
+    "--leader-elect-renew-deadline-seconds=2",
+    "--leader-elect-retry-period-seconds=1",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_operator_takes_over_when_the_leader_dies() {
     let mut env = Env::with_release_mirror().await;
-    env.start_operator(&["--leader-elect-lease-seconds=2"]);
+    env.start_operator(QUICK_LEASE);
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(env.client.clone(), "hypershift");
     let holder = || async {
@@ -479,8 +486,9 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
     };
     let first = env.eventually("a leader", WITHIN, holder).await;
     // A second operator stands by while the first renews.
-    let standby = Env::standby(&env, &["--leader-elect-lease-seconds=2"]);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let standby = Env::standby(&env, QUICK_LEASE);
+    // Longer than the lease: the leader renews it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         holder().await.as_deref(),
         Some(first.as_str()),
