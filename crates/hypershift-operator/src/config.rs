@@ -13,9 +13,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use hypershift_mirrors::{ImageRef, RegistryOverrides};
 use hypershift_support::config::{
-    AdminArgs, AdminConfig, KubeArgs, KubeConfig, LeaderArgs, LeaderConfig, LogArgs, LogConfig, RegistryArgs,
-    RegistryConfig,
+    AdminArgs, AdminConfig, KubeArgs, KubeConfig, LeaderArgs, LeaderElectionConfig, LogArgs, LogConfig,
+    RegistryArgs, RegistryConfig,
 };
+use hypershift_support::leader::LeaderConfig;
 use serde::{Deserialize, Serialize};
 
 /// The hypershift-operator: reconciles HostedClusters and NodePools into control planes,
@@ -91,7 +92,7 @@ pub struct Config {
     #[serde(flatten)]
     pub log: LogConfig,
     #[serde(flatten)]
-    pub leader: LeaderConfig,
+    pub leader: LeaderElectionConfig,
 }
 
 /// The admin port's default (all interfaces: kubelet probes reach it in a pod).
@@ -107,17 +108,9 @@ impl Default for Config {
             ignition_server_image: None,
             admin: AdminConfig::on_port(ADMIN_PORT),
             log: LogConfig::default(),
-            leader: LeaderConfig::default(),
+            leader: LeaderElectionConfig::default(),
         }
     }
-}
-
-/// client-go's three leader-election durations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaderTimings {
-    pub lease_duration: Duration,
-    pub renew_deadline: Duration,
-    pub retry_period: Duration,
 }
 
 /// The configuration the operator runs with.
@@ -132,7 +125,7 @@ pub struct OperatorConfig {
     pub ignition_server_image: Option<String>,
     pub admin_addr: SocketAddr,
     pub leader_elect: bool,
-    pub leader: LeaderTimings,
+    pub leader_election: LeaderConfig,
     pub registry_timeout: Duration,
 }
 
@@ -162,13 +155,7 @@ impl Config {
             ignition_server_image,
             admin: AdminConfig { admin_addr },
             log: _,
-            leader:
-                LeaderConfig {
-                    leader_elect,
-                    leader_elect_lease_seconds,
-                    leader_elect_renew_deadline_seconds,
-                    leader_elect_retry_period_seconds,
-                },
+            leader,
         } = self;
         let mut overrides = RegistryOverrides::new();
         for value in registry_overrides {
@@ -200,22 +187,7 @@ impl Config {
         if *registry_timeout_seconds == 0 {
             return Err("--registry-timeout-seconds must be at least 1".into());
         }
-        let leader = LeaderTimings {
-            lease_duration: Duration::from_secs(*leader_elect_lease_seconds),
-            renew_deadline: Duration::from_secs(*leader_elect_renew_deadline_seconds),
-            retry_period: Duration::from_secs(*leader_elect_retry_period_seconds),
-        };
-        if leader.retry_period.is_zero()
-            || leader.retry_period >= leader.renew_deadline
-            || leader.renew_deadline >= leader.lease_duration
-        {
-            return Err(format!(
-                "leader election needs 0 < retry period ({}s) < renew deadline ({}s) < lease ({}s)",
-                leader.retry_period.as_secs(),
-                leader.renew_deadline.as_secs(),
-                leader.lease_duration.as_secs()
-            ));
-        }
+        let leader_election = leader.to_leader_config()?;
         Ok(OperatorConfig {
             kubeconfig: kubeconfig.clone(),
             namespace: namespace.clone(),
@@ -224,8 +196,8 @@ impl Config {
             control_plane_operator_image: control_plane_operator_image.clone(),
             ignition_server_image: ignition_server_image.clone(),
             admin_addr: *admin_addr,
-            leader_elect: *leader_elect,
-            leader,
+            leader_elect: leader.leader_elect,
+            leader_election,
             registry_timeout: Duration::from_secs(*registry_timeout_seconds),
         })
     }
@@ -275,15 +247,20 @@ mod tests {
             })
             .contains("at least 1")
         );
-        assert!(
+        assert_eq!(
             bad(Config {
-                leader: LeaderConfig {
-                    leader_elect_renew_deadline_seconds: 20,
-                    ..LeaderConfig::default()
+                leader: LeaderElectionConfig {
+                    leader_elect_lease_seconds: 6,
+                    ..LeaderElectionConfig::default()
                 },
                 ..Config::default()
-            })
-            .contains("renew deadline")
+            }),
+            "--leader-elect-lease-seconds (6) must be greater than --leader-elect-renew-deadline-seconds (10)"
+        );
+        assert_eq!(
+            Config::default().validate().unwrap().leader_election,
+            LeaderConfig::default(),
+            "client-go's timings by default"
         );
         let ok = Config {
             registry: RegistryConfig {

@@ -63,20 +63,22 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
     let metrics = start_admin(&config, log, Arc::clone(&ready)).await?;
 
     let identity = format!("{}-{}", hostname(), std::process::id());
-    let elector = config.leader_elect.then(|| {
-        LeaderElector::new(
+    // Held for the whole run: it renews the lease from the moment it is acquired, so the start-up
+    // below is covered too.
+    let mut leadership = None;
+    if config.leader_elect {
+        let elector = LeaderElector::new(
             client.clone(),
             &config.namespace,
             "hypershift-operator-lock",
             &identity,
-            config.leader.lease_duration,
+            config.leader_election,
         )
-    });
-    if let Some(elector) = &elector {
+        .context("leader election")?;
         // Standing by is a ready state: the process works as designed.
         ready.store(true, Ordering::Relaxed);
         info!(identity, "waiting for leadership");
-        elector.acquire().await.context("leader election")?;
+        leadership = Some(elector.acquire().await);
         info!(identity, "leading");
     }
 
@@ -121,10 +123,15 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
             nodepool::run(Arc::clone(&ctx))
         );
     };
-    if let Some(elector) = elector {
+    if let Some(mut leadership) = leadership {
+        // Biased: leadership lost during start-up means the controllers never start.
         tokio::select! {
-            () = controllers => Ok(()),
-            lost = elector.keep() => Err(anyhow::anyhow!(lost).context("stopping: leadership lost")),
+            biased;
+            lost = leadership.lost() => Err(anyhow::Error::new(lost).context("stopping: leadership lost")),
+            () = controllers => {
+                leadership.release().await.context("releasing the leader lease")?;
+                Ok(())
+            }
         }
     } else {
         controllers.await;

@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 fn operator(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     Command::new(env!("CARGO_BIN_EXE_hypershift-operator"))
         .args(args)
         .current_dir(dir.path())
@@ -75,7 +75,7 @@ fn an_invalid_value_exits_one_with_one_line_naming_it() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("renew deadline") && err.trim_end().lines().count() == 1,
+        err.contains("--leader-elect-renew-deadline-seconds (30)") && err.trim_end().lines().count() == 1,
         "{err}"
     );
     let out = operator(

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use hypershift_api::conditions;
 use hypershift_api::openshift::ImageDigestMirrorSet;
+use hypershift_testkit::cluster as kit;
+use hypershift_testkit::faults::StallingProxy;
 use hypershift_testkit::metric;
 use hypershift_testkit::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -462,10 +464,17 @@ async fn deleting_a_hosted_cluster_removes_its_control_plane() {
     .await;
 }
 
+/// A 3 s lease (renew deadline 2 s, retry 1 s): a standby takes over quickly.
+const QUICK_LEASE: &[&str] = &[
+    "--leader-elect-lease-seconds=3",
+    "--leader-elect-renew-deadline-seconds=2",
+    "--leader-elect-retry-period-seconds=1",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_operator_takes_over_when_the_leader_dies() {
     let mut env = Env::with_release_mirror().await;
-    env.start_operator(&["--leader-elect-lease-seconds=2"]);
+    env.start_operator(QUICK_LEASE);
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(env.client.clone(), "hypershift");
     let holder = || async {
@@ -479,8 +488,9 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
     };
     let first = env.eventually("a leader", WITHIN, holder).await;
     // A second operator stands by while the first renews.
-    let standby = Env::standby(&env, &["--leader-elect-lease-seconds=2"]);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let standby = Env::standby(&env, QUICK_LEASE);
+    // Longer than the lease: the leader renews it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         holder().await.as_deref(),
         Some(first.as_str()),
@@ -497,5 +507,73 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
     env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
         .await;
     ready(&env, "example").await;
+    drop(standby);
+}
+
+/// A 6 s lease, renew deadline 4 s, retry 1 s: a stalled leader steps down 2 s before a standby
+/// may take over.
+const SHORT_LEASE: &[&str] = &[
+    "--leader-elect-lease-seconds=6",
+    "--leader-elect-renew-deadline-seconds=4",
+    "--leader-elect-retry-period-seconds=1",
+];
+
+/// The index of the first line of `log` that contains every one of `parts`.
+fn line_with(log: &str, parts: &[&str]) -> Option<usize> {
+    log.lines().position(|l| parts.iter().all(|p| l.contains(p)))
+}
+
+/// The leader's API calls stall (a proxy in front of the API stops forwarding): it must step down
+/// at its renew deadline and exit before a standby takes the expired lease, so two operators never
+/// reconcile at once; the standby then does the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_api_calls_stall_exits_before_the_standby_leads() {
+    let mut env = Env::with_release_mirror().await;
+    let proxy = StallingProxy::start(kit::api_addr(&env.cluster).unwrap()).await;
+    let via_proxy = kit::kubeconfig_via(&env.cluster, &proxy.https_url()).unwrap();
+    env.start_operator_with_kubeconfig(&via_proxy, SHORT_LEASE);
+    // Both operators append to one log; their identities end in their process ids.
+    let leader = format!("-{}\"", env.operator.as_ref().unwrap().pid());
+    env.eventually("the first operator to lead", WITHIN, || async {
+        line_with(&env.operator_log(), &["leading identity=", &leader])
+    })
+    .await;
+    // Its controllers run: start-up is over.
+    env.apply_yaml(&env.hosted_cluster_yaml("before", &env.release.source_reference()))
+        .await;
+    ready(&env, "before").await;
+    let standby = Env::standby(&env, SHORT_LEASE);
+    let standby_id = format!("-{}\"", standby.pid());
+    env.eventually("the standby to wait", WITHIN, || async {
+        line_with(&env.operator_log(), &["waiting for leadership", &standby_id])
+    })
+    .await;
+
+    proxy.stall();
+    env.apply_yaml(&env.hosted_cluster_yaml("after", &env.release.source_reference()))
+        .await;
+    let standby_leads = env
+        .eventually("the standby to lead", WITHIN, || async {
+            line_with(&env.operator_log(), &["leading identity=", &standby_id])
+        })
+        .await;
+    let log = env.operator_log();
+    assert!(
+        !env.operator_running(),
+        "the stalled leader still runs while the standby leads: two leaders\n{log}"
+    );
+    let status = env.operator.as_mut().unwrap().exit_status().unwrap();
+    assert!(!status.success(), "{status}");
+    let stopped = line_with(
+        &log,
+        &["stopping: leadership lost: lease hypershift/hypershift-operator-lock: no renewal succeeded within the renew deadline (4s)"],
+    )
+    .unwrap_or_else(|| panic!("the leader's last line names the renew deadline\n{log}"));
+    assert!(
+        stopped < standby_leads,
+        "the leader stops before the standby leads\n{log}"
+    );
+    // The new leader reconciles what was created after the stall.
+    ready(&env, "after").await;
     drop(standby);
 }

@@ -261,14 +261,49 @@ pub struct LeaderArgs {
 /// The merged [`LeaderArgs`]; client-go's defaults (15 s, 10 s, 2 s).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct LeaderConfig {
+pub struct LeaderElectionConfig {
     pub leader_elect: bool,
     pub leader_elect_lease_seconds: u64,
     pub leader_elect_renew_deadline_seconds: u64,
     pub leader_elect_retry_period_seconds: u64,
 }
 
-impl Default for LeaderConfig {
+impl LeaderElectionConfig {
+    /// The timings, checked in the flags' terms (client-go's rules: retry period < renew
+    /// deadline < lease duration).
+    pub fn to_leader_config(&self) -> Result<crate::leader::LeaderConfig, String> {
+        let Self {
+            leader_elect: _,
+            leader_elect_lease_seconds: lease,
+            leader_elect_renew_deadline_seconds: renew_deadline,
+            leader_elect_retry_period_seconds: retry_period,
+        } = *self;
+        if retry_period == 0 {
+            return Err("--leader-elect-retry-period-seconds must be at least 1".into());
+        }
+        if renew_deadline <= retry_period {
+            return Err(format!(
+                "--leader-elect-renew-deadline-seconds ({renew_deadline}) must be greater than --leader-elect-retry-period-seconds ({retry_period})"
+            ));
+        }
+        if lease <= renew_deadline {
+            return Err(format!(
+                "--leader-elect-lease-seconds ({lease}) must be greater than --leader-elect-renew-deadline-seconds ({renew_deadline})"
+            ));
+        }
+        let config = crate::leader::LeaderConfig {
+            lease_duration: std::time::Duration::from_secs(lease),
+            renew_deadline: std::time::Duration::from_secs(renew_deadline),
+            retry_period: std::time::Duration::from_secs(retry_period),
+        };
+        config
+            .validate()
+            .map_err(|e| format!("--leader-elect-lease-seconds: {e}"))?;
+        Ok(config)
+    }
+}
+
+impl Default for LeaderElectionConfig {
     fn default() -> Self {
         Self {
             leader_elect: true,
@@ -335,7 +370,7 @@ mod tests {
         #[serde(flatten)]
         registry: RegistryConfig,
         #[serde(flatten)]
-        leader: LeaderConfig,
+        leader: LeaderElectionConfig,
         namespace: String,
     }
 
@@ -360,7 +395,7 @@ mod tests {
         Config {
             admin: AdminConfig::on_port(8080),
             registry: RegistryConfig::default(),
-            leader: LeaderConfig::default(),
+            leader: LeaderElectionConfig::default(),
             namespace: "hypershift".into(),
         }
     }
@@ -471,6 +506,36 @@ mod tests {
             assert!(matches!(err, ConfigError::MissingFile(_)));
             Ok(())
         });
+    }
+
+    #[test]
+    fn leader_timings_follow_client_gos_rules_and_name_the_flags() {
+        let t = |lease, renew, retry| {
+            LeaderElectionConfig {
+                leader_elect: true,
+                leader_elect_lease_seconds: lease,
+                leader_elect_renew_deadline_seconds: renew,
+                leader_elect_retry_period_seconds: retry,
+            }
+            .to_leader_config()
+        };
+        assert_eq!(
+            t(15, 10, 2).unwrap(),
+            crate::leader::LeaderConfig::default(),
+            "the defaults are client-go's"
+        );
+        assert_eq!(
+            t(6, 10, 2).unwrap_err(),
+            "--leader-elect-lease-seconds (6) must be greater than --leader-elect-renew-deadline-seconds (10)"
+        );
+        assert_eq!(
+            t(15, 10, 10).unwrap_err(),
+            "--leader-elect-renew-deadline-seconds (10) must be greater than --leader-elect-retry-period-seconds (10)"
+        );
+        assert_eq!(
+            t(15, 10, 0).unwrap_err(),
+            "--leader-elect-retry-period-seconds must be at least 1"
+        );
     }
 
     #[test]

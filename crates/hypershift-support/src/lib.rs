@@ -11,7 +11,8 @@
 //! - [`admin`]: the admin listener: `/healthz`, `/livez`, `/readyz`, `/metrics`, `PUT /log-level`.
 //! - [`metrics`]: reconcile counters and durations with bounded labels.
 //! - [`apply`]: server-side apply with one field manager, and orphan deletion by label.
-//! - [`leader`]: leader election with a `coordination.k8s.io/v1` Lease.
+//! - [`leader`]: leader election with a `coordination.k8s.io/v1` Lease (client-go's semantics); the
+//!   [`leader::Leadership`] handle renews in the background and resolves `lost()` when it ends.
 //! - [`client`]: a client from `--kubeconfig`, in-cluster config or `$KUBECONFIG`.
 //! - [`golden`]: golden-file assertions for pure builders (tests).
 

@@ -2,6 +2,9 @@
 //! `clusters` with the registry's pull secret, applying YAML documents of any served kind, and
 //! the HostedCluster and NodePool documents the scenarios use.
 
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+
 use anyhow::{Context as _, Result};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -113,4 +116,49 @@ pub fn node_pool_yaml(name: &str, cluster: &str, release_image: &str) -> String 
     format!(
         "apiVersion: hypershift.openshift.io/v1beta1\nkind: NodePool\nmetadata:\n  name: {name}\n  namespace: clusters\nspec:\n  clusterName: {cluster}\n  release:\n    image: {release_image}\n  platform:\n    type: None\n"
     )
+}
+
+/// Writes a copy of `cluster`'s kubeconfig whose server is `server` (for example a
+/// [`crate::faults::StallingProxy`] in front of the cluster) next to the original, and returns its
+/// path. The credentials and the CA stay the same: devcluster's certificate names `127.0.0.1`, so a
+/// TLS pass-through proxy on 127.0.0.1 is trusted as the cluster itself.
+///
+/// # Errors
+/// When the kubeconfig cannot be read or written, or does not name the cluster's URL.
+pub fn kubeconfig_via(cluster: &devcluster::DevCluster, server: &str) -> Result<std::path::PathBuf> {
+    let original = cluster.kubeconfig_path();
+    let text =
+        std::fs::read_to_string(original).with_context(|| format!("reading {}", original.display()))?;
+    anyhow::ensure!(
+        text.contains(cluster.base_url()),
+        "{} does not name the cluster's server {}",
+        original.display(),
+        cluster.base_url()
+    );
+    let port = server.rsplit(':').next().unwrap_or("server");
+    let path = original.with_file_name(format!("kubeconfig-via-{port}"));
+    // It holds the token: readable by the owner only, like the original.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.replace(cluster.base_url(), server).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The cluster's API address (`127.0.0.1:PORT`), for a proxy in front of it.
+///
+/// # Errors
+/// When the cluster's URL has no `host:port` address.
+pub fn api_addr(cluster: &devcluster::DevCluster) -> Result<std::net::SocketAddr> {
+    let url = cluster.base_url();
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    authority
+        .trim_end_matches('/')
+        .parse()
+        .with_context(|| format!("the cluster URL {url} has no host:port address"))
 }

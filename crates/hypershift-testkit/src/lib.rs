@@ -4,9 +4,10 @@
 //!   `docker-registry`) on 127.0.0.1 with TLS from a fresh CA and htpasswd basic auth.
 //! - [`SyntheticRelease`]: an OpenShift-like release payload and its component images, built
 //!   here byte-for-byte (reproducible digests) and pushed in oc-mirror v2's layout.
-//! - [`faults`]: endpoints that refuse connections, never answer, or count who contacts them.
+//! - [`faults`]: endpoints that refuse connections, never answer, or count who contacts them, and
+//!   a TCP proxy that stops forwarding on demand ([`faults::StallingProxy`]).
 //! - [`cluster`]: a devcluster seeded with our CRDs, namespaces and pull secret; YAML apply; the
-//!   HostedCluster and NodePool documents of the scenarios.
+//!   HostedCluster and NodePool documents of the scenarios; a kubeconfig through a proxy.
 //! - [`process`]: our built binaries as processes with an admin port ([`BinaryProcess`],
 //!   [`OperatorProcess`]).
 //!

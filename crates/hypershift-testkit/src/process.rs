@@ -99,6 +99,11 @@ impl BinaryProcess {
         self.child.try_wait().ok().flatten().is_none()
     }
 
+    /// How it ended, once it has.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -171,13 +176,28 @@ impl OperatorProcess {
         registry: &TestRegistry,
         extra: &[&str],
     ) -> Result<Self> {
+        Self::spawn_with_kubeconfig(binary, cluster, cluster.kubeconfig_path(), registry, extra)
+    }
+
+    /// [`OperatorProcess::spawn`] with another kubeconfig for the same cluster (for example one
+    /// through a [`crate::faults::StallingProxy`], from [`crate::cluster::kubeconfig_via`]).
+    ///
+    /// # Errors
+    /// When the files cannot be written or the process cannot start.
+    pub fn spawn_with_kubeconfig(
+        binary: &Path,
+        cluster: &DevCluster,
+        kubeconfig: &Path,
+        registry: &TestRegistry,
+        extra: &[&str],
+    ) -> Result<Self> {
         let dir = cluster.state_dir().join("operator");
         std::fs::create_dir_all(&dir)?;
         let ca = dir.join("registry-ca.pem");
         std::fs::write(&ca, &registry.ca_pem)?;
         let mut args = vec![
             "run".to_owned(),
-            format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
+            format!("--kubeconfig={}", kubeconfig.display()),
             format!("--registry-ca-bundle={}", ca.display()),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));

@@ -75,6 +75,22 @@ impl Env {
         self.operator = Some(self.spawn_operator(extra));
     }
 
+    /// Starts the operator as a process with `extra` flags, talking to the cluster through
+    /// `kubeconfig` (for example one through a proxy, [`kit::kubeconfig_via`]).
+    pub fn start_operator_with_kubeconfig(&mut self, kubeconfig: &Path, extra: &[&str]) {
+        let flags: Vec<&str> = OPERATOR_FLAGS.iter().chain(extra).copied().collect();
+        self.operator = Some(
+            OperatorProcess::spawn_with_kubeconfig(
+                Path::new(env!("CARGO_BIN_EXE_hypershift-operator")),
+                &self.cluster,
+                kubeconfig,
+                &self.registry,
+                &flags,
+            )
+            .expect("start hypershift-operator"),
+        );
+    }
+
     /// Another operator process on its own admin port (for leader election); the caller owns it.
     pub fn standby(env: &Self, extra: &[&str]) -> OperatorProcess {
         env.spawn_operator(extra)
