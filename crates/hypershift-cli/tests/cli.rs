@@ -372,6 +372,53 @@ fn mirrors_registries_conf_renders_what_explain_reads_back() {
 }
 
 #[test]
+fn a_wildcard_prefix_with_a_location_through_explain_registries_conf_and_merge() {
+    let dir = tempdir();
+    let conf = dir.join("wild.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"internal.invalid:5000/wild\"\n[[registry.mirror]]\nlocation = \"mirror.invalid/apps\"\n",
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    assert_eq!(
+        ok_json(&[
+            "mirrors",
+            "explain",
+            "team.apps.invalid/tools/debug:1",
+            "--registries-conf",
+            conf
+        ]),
+        json!({
+            "image": "team.apps.invalid/tools/debug:1",
+            "source": "*.apps.invalid",
+            "candidates": ["mirror.invalid/apps/tools/debug:1", "internal.invalid:5000/wild/tools/debug:1"],
+            "blocked": false
+        })
+    );
+    let rendered = ok(&["mirrors", "registries-conf", "--registries-conf", conf]);
+    assert!(
+        rendered.contains("prefix = \"*.apps.invalid\"\nlocation = \"internal.invalid:5000/wild\"\n"),
+        "{rendered}"
+    );
+    // An IDMS keeps the wildcard's mirrors but cannot say where the source itself is.
+    let out = hypershift(&["mirrors", "merge", "--registries-conf", conf], "");
+    assert!(out.status.success());
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        yaml.contains(
+            "imageDigestMirrors:\n  - source: \"*.apps.invalid\"\n    mirrors:\n    - mirror.invalid/apps\n"
+        ),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("internal.invalid"), "{yaml}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "warning: *.apps.invalid: the source's location remap to \"internal.invalid:5000/wild\" cannot be expressed in an ImageDigestMirrorSet and was left out\n"
+    );
+}
+
+#[test]
 fn help_and_version() {
     assert!(ok(&["--help"]).contains("mirrors"));
     assert!(ok(&["--version"]).starts_with("hypershift "));

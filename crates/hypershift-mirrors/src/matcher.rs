@@ -7,13 +7,15 @@
 //!   nor `quay.io.example.com/x`);
 //! - `*.example.com` covers every host name ending in `.example.com` (without a port); an exact
 //!   rule beats a wildcard, and a longer wildcard beats a shorter one;
-//! - a candidate is the mirror location followed by the rest of the reference after the prefix
-//!   (for an image-level source, `repo:tag` or `repo@digest`, the location replaces the name and
-//!   the pulled reference keeps its tag and digest);
+//! - a candidate is the mirror location followed by the rest of the reference after the prefix;
+//!   for a wildcard the prefix matched is the host (for an image-level source, `repo:tag` or
+//!   `repo@digest`, the location replaces the name and the pulled reference keeps its tag and
+//!   digest);
 //! - a digest pull uses the rule's digest mirrors, a tag pull its tag mirrors; in
 //!   [`MatchMode::Live`] (the operators' own pulls) a tag pull then also tries the digest mirrors,
 //!   as HyperShift does;
-//! - the source itself comes last, unless the rule blocks it (`NeverContactSource`).
+//! - the source itself (or its registries.conf `location` followed by the rest, also for a
+//!   wildcard) comes last, unless the rule blocks it (`NeverContactSource`).
 //!
 //! Lookup cost does not grow with the number of rules: the reference's own prefixes (at most one
 //! per path component, plus one per host label for wildcards) are looked up in hash maps.
@@ -174,11 +176,12 @@ impl<D: Domain> MirrorSet<D> {
             }
         }
         if !rule.blocked {
-            let source = match (&rule.location, rule.source.wildcard_suffix()) {
-                (_, Some(_)) => image.as_str().to_owned(),
-                (Some(location), None) => concat(location, rest),
-                (None, None) => concat(rule.source.as_str(), rest),
-            };
+            // The source itself, or its registries.conf `location` followed by the rest (for a
+            // wildcard, the rest after the host).
+            let source = rule
+                .location
+                .as_deref()
+                .map_or_else(|| image.as_str().to_owned(), |location| concat(location, rest));
             candidates.push(source);
         }
         Resolution {
@@ -364,6 +367,24 @@ location = "port.io"
             source(&exact, "a.example.com/x:1").as_deref(),
             Some("a.example.com")
         );
+    }
+
+    #[test]
+    fn a_wildcard_prefix_with_a_location_rewrites_the_matched_host() {
+        // containers/image: for `*.` prefixes the matched part is the host; `location` and every
+        // mirror replace it and keep the rest of the reference.
+        let s = set(
+            "[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"internal.io/wild\"\n[[registry.mirror]]\nlocation = \"m.io/w\"\n",
+        );
+        assert_eq!(
+            candidates(&s, "a.b.apps.invalid/team/app:1", MatchMode::Node),
+            ["m.io/w/team/app:1", "internal.io/wild/team/app:1"]
+        );
+        assert_eq!(
+            candidates(&s, &format!("x.apps.invalid/app@{D}"), MatchMode::Node),
+            [format!("m.io/w/app@{D}"), format!("internal.io/wild/app@{D}")]
+        );
+        assert_eq!(source(&s, "apps.invalid/app:1"), None);
     }
 
     #[test]

@@ -123,9 +123,6 @@ impl Registry {
                     r.prefix
                 ));
             }
-            (false, false) if wildcard => {
-                return Err(format!("wildcard prefix {:?} cannot have a location", r.prefix));
-            }
             (false, false) => (r.prefix, Some(r.location)),
         };
         let mut mirrors = Vec::with_capacity(r.mirror.len());
@@ -242,7 +239,7 @@ pub fn render<D: Domain>(set: &MirrorSet<D>) -> String {
         .map(|rule| RegistryOut {
             prefix: rule.source.as_str(),
             location: match rule.source.kind() {
-                ScopeKind::Wildcard => None,
+                ScopeKind::Wildcard => rule.location.as_deref(),
                 _ => Some(rule.location.as_deref().unwrap_or(rule.source.as_str())),
             },
             insecure: rule.insecure,
@@ -307,10 +304,6 @@ insecure = true
         assert!(err("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"digests\"\n").contains("\"digests\" is not one of"));
         assert!(err("[[registry]]\nlocation = \"q.io\"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"all\"\n").contains("cannot be combined"));
         assert!(err("[registries.search]\nregistries = [\"q.io\"]\n").contains("version 1"));
-        assert!(
-            err("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"x.io\"\n")
-                .contains("cannot have a location")
-        );
         assert!(err("[[registry]]\nprefix = \"q.io/a\"\n").contains("needs a location"));
         assert!(err("[[registry]]\ninsecure = true\n").contains("registry[0]: needs a prefix"));
         assert!(err("[[registry]\n").starts_with("not valid registries.conf TOML"));
@@ -363,6 +356,19 @@ pull-from-mirror = "tag-only"
 "#
         );
         // What we render reads back as the same rules.
+        assert_eq!(build(&out), set);
+    }
+
+    #[test]
+    fn a_wildcard_prefix_with_a_location_is_read_and_rendered() {
+        let text = "[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"internal.io/wild\"\nblocked = true\n[[registry.mirror]]\nlocation = \"m.io/w\"\n";
+        let set = build(text);
+        assert_eq!(set.rules()[0].location.as_deref(), Some("internal.io/wild"));
+        let out = render(&set);
+        assert!(
+            out.contains("prefix = \"*.apps.invalid\"\nlocation = \"internal.io/wild\"\nblocked = true\n"),
+            "{out}"
+        );
         assert_eq!(build(&out), set);
     }
 

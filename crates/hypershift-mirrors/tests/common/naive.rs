@@ -57,10 +57,9 @@ pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) ->
     }
     let mut out: Vec<String> = mirrors.iter().map(|m| [m.as_str(), rest].concat()).collect();
     if !rule.blocked {
-        out.push(match (&rule.location, rule.source.kind()) {
-            (_, ScopeKind::Wildcard) => text.to_owned(),
-            (Some(location), _) => [location.as_str(), rest].concat(),
-            (None, _) => [rule.source.as_str(), rest].concat(),
+        out.push(match &rule.location {
+            Some(location) => [location.as_str(), rest].concat(),
+            None => text.to_owned(),
         });
     }
     out
