@@ -419,6 +419,61 @@ fn a_wildcard_prefix_with_a_location_through_explain_registries_conf_and_merge()
 }
 
 #[test]
+fn a_registry_defined_twice_warns_or_fails_naming_both_entries() {
+    let dir = tempdir();
+    let conf = dir.join("twice.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry.mirror]]\nlocation = \"first.invalid/ns\"\n[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry.mirror]]\nlocation = \"second.invalid/ns\"\n",
+    )
+    .unwrap();
+    let path = conf.to_str().unwrap();
+    let out = hypershift(
+        &[
+            "mirrors",
+            "explain",
+            "quay.invalid/ns/a:1",
+            "--registries-conf",
+            path,
+        ],
+        "",
+    );
+    assert!(out.status.success());
+    let explained: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        explained["candidates"],
+        json!(["first.invalid/ns/a:1", "quay.invalid/ns/a:1"])
+    );
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "warning: {path}: registry[1]: prefix \"quay.invalid/ns\" is already defined by registry[0]; this entry is ignored, as containers/image ignores it\n"
+        )
+    );
+    std::fs::write(
+        &conf,
+        "[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry]]\nlocation = \"quay.invalid/ns\"\nblocked = true\n",
+    )
+    .unwrap();
+    let err = fails(
+        &[
+            "mirrors",
+            "explain",
+            "quay.invalid/ns/a:1",
+            "--registries-conf",
+            path,
+        ],
+        1,
+    );
+    assert_eq!(
+        err,
+        format!(
+            "error: {path}: registry[0] (prefix \"quay.invalid/ns\") and registry[1] (prefix \"quay.invalid/ns\") both define location \"quay.invalid/ns\" with conflicting blocked settings (false and true)\n"
+        )
+    );
+}
+
+#[test]
 fn help_and_version() {
     assert!(ok(&["--help"]).contains("mirrors"));
     assert!(ok(&["--version"]).starts_with("hypershift "));
