@@ -15,7 +15,8 @@
 //!   [`MatchMode::Live`] (the operators' own pulls) a tag pull then also tries the digest mirrors,
 //!   as HyperShift does;
 //! - the source itself (or its registries.conf `location` followed by the rest, also for a
-//!   wildcard) comes last, unless the rule blocks it (`NeverContactSource`).
+//!   wildcard) comes last, once (not again when a mirror equal to it came earlier), unless the
+//!   rule blocks it (`NeverContactSource`).
 //!
 //! Lookup cost does not grow with the number of rules: the reference's own prefixes (at most one
 //! per path component, plus one per host label for wildcards) are looked up in hash maps.
@@ -177,12 +178,14 @@ impl<D: Domain> MirrorSet<D> {
         }
         if !rule.blocked {
             // The source itself, or its registries.conf `location` followed by the rest (for a
-            // wildcard, the rest after the host).
+            // wildcard, the rest after the host). Once: a mirror equal to the source already tried it.
             let source = rule
                 .location
                 .as_deref()
                 .map_or_else(|| image.as_str().to_owned(), |location| concat(location, rest));
-            candidates.push(source);
+            if !candidates.contains(&source) {
+                candidates.push(source);
+            }
         }
         Resolution {
             image,

@@ -157,7 +157,7 @@ impl RegistriesConf {
             policy: None,
             blocked: r.blocked,
             insecure: r.insecure,
-            keep_without_mirrors: true,
+            mirror_set: false,
         })
     }
 }

@@ -56,11 +56,12 @@ pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) ->
         }
     }
     let mut out: Vec<String> = mirrors.iter().map(|m| [m.as_str(), rest].concat()).collect();
-    if !rule.blocked {
-        out.push(match &rule.location {
-            Some(location) => [location.as_str(), rest].concat(),
-            None => text.to_owned(),
-        });
+    let source = match &rule.location {
+        Some(location) => [location.as_str(), rest].concat(),
+        None => text.to_owned(),
+    };
+    if !rule.blocked && !out.contains(&source) {
+        out.push(source);
     }
     out
 }
