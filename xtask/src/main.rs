@@ -29,7 +29,10 @@ tasks:
 
 /// Debian packages the tests need: (the file it provides, package).
 /// The registry tier (release provider, e2e) runs `/usr/bin/docker-registry`.
-const PACKAGES: &[(&str, &str)] = &[("/usr/bin/docker-registry", "docker-registry")];
+const PACKAGES: &[(&str, &str)] = &[
+    ("/usr/bin/docker-registry", "docker-registry"),
+    ("/usr/bin/skopeo", "skopeo"),
+];
 
 fn main() -> std::process::ExitCode {
     match run_task() {

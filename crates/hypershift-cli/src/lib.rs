@@ -259,6 +259,9 @@ fn load(files: &[PathBuf], confs: &[PathBuf], stderr: &mut dyn Write) -> Result<
     for path in confs {
         let text = read(path)?;
         let conf = RegistriesConf::parse(&text).with_context(|| path.display().to_string())?;
+        for warning in conf.warnings() {
+            writeln!(stderr, "warning: {}: {warning}", path.display())?;
+        }
         builder.add_registries_conf(&path.display().to_string(), &conf)?;
     }
     Ok(builder.build())

@@ -372,6 +372,108 @@ fn mirrors_registries_conf_renders_what_explain_reads_back() {
 }
 
 #[test]
+fn a_wildcard_prefix_with_a_location_through_explain_registries_conf_and_merge() {
+    let dir = tempdir();
+    let conf = dir.join("wild.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"internal.invalid:5000/wild\"\n[[registry.mirror]]\nlocation = \"mirror.invalid/apps\"\n",
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    assert_eq!(
+        ok_json(&[
+            "mirrors",
+            "explain",
+            "team.apps.invalid/tools/debug:1",
+            "--registries-conf",
+            conf
+        ]),
+        json!({
+            "image": "team.apps.invalid/tools/debug:1",
+            "source": "*.apps.invalid",
+            "candidates": ["mirror.invalid/apps/tools/debug:1", "internal.invalid:5000/wild/tools/debug:1"],
+            "blocked": false
+        })
+    );
+    let rendered = ok(&["mirrors", "registries-conf", "--registries-conf", conf]);
+    assert!(
+        rendered.contains("prefix = \"*.apps.invalid\"\nlocation = \"internal.invalid:5000/wild\"\n"),
+        "{rendered}"
+    );
+    // An IDMS keeps the wildcard's mirrors but cannot say where the source itself is.
+    let out = hypershift(&["mirrors", "merge", "--registries-conf", conf], "");
+    assert!(out.status.success());
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        yaml.contains(
+            "imageDigestMirrors:\n  - source: \"*.apps.invalid\"\n    mirrors:\n    - mirror.invalid/apps\n"
+        ),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("internal.invalid"), "{yaml}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "warning: *.apps.invalid: the source's location remap to \"internal.invalid:5000/wild\" cannot be expressed in an ImageDigestMirrorSet and was left out\n"
+    );
+}
+
+#[test]
+fn a_registry_defined_twice_warns_or_fails_naming_both_entries() {
+    let dir = tempdir();
+    let conf = dir.join("twice.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry.mirror]]\nlocation = \"first.invalid/ns\"\n[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry.mirror]]\nlocation = \"second.invalid/ns\"\n",
+    )
+    .unwrap();
+    let path = conf.to_str().unwrap();
+    let out = hypershift(
+        &[
+            "mirrors",
+            "explain",
+            "quay.invalid/ns/a:1",
+            "--registries-conf",
+            path,
+        ],
+        "",
+    );
+    assert!(out.status.success());
+    let explained: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        explained["candidates"],
+        json!(["first.invalid/ns/a:1", "quay.invalid/ns/a:1"])
+    );
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "warning: {path}: registry[1]: prefix \"quay.invalid/ns\" is already defined by registry[0]; this entry is ignored, as containers/image ignores it\n"
+        )
+    );
+    std::fs::write(
+        &conf,
+        "[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry]]\nlocation = \"quay.invalid/ns\"\nblocked = true\n",
+    )
+    .unwrap();
+    let err = fails(
+        &[
+            "mirrors",
+            "explain",
+            "quay.invalid/ns/a:1",
+            "--registries-conf",
+            path,
+        ],
+        1,
+    );
+    assert_eq!(
+        err,
+        format!(
+            "error: {path}: registry[0] (prefix \"quay.invalid/ns\") and registry[1] (prefix \"quay.invalid/ns\") both define location \"quay.invalid/ns\" with conflicting blocked settings (false and true)\n"
+        )
+    );
+}
+
+#[test]
 fn help_and_version() {
     assert!(ok(&["--help"]).contains("mirrors"));
     assert!(ok(&["--version"]).starts_with("hypershift "));

@@ -143,7 +143,9 @@ impl RenderedMirrorSets {
 
 /// Renders the rules as an `ImageDigestMirrorSet` (digest mirrors) and, if any mirror serves
 /// tags, an `ImageTagMirrorSet`, both named `name`. A blocked source gets
-/// `mirrorSourcePolicy: NeverContactSource` in each object it appears in.
+/// `mirrorSourcePolicy: NeverContactSource` in each object it appears in; a blocked source without
+/// mirrors, a `location` remap (also of a `*.` wildcard) and `insecure` cannot be expressed and are
+/// left out with a warning.
 pub fn render_mirror_sets<D: Domain>(set: &MirrorSet<D>, name: &str) -> RenderedMirrorSets {
     let mut digest = Vec::new();
     let mut tag = Vec::new();
@@ -155,7 +157,7 @@ pub fn render_mirror_sets<D: Domain>(set: &MirrorSet<D>, name: &str) -> Rendered
             mirrors: mirrors.iter().map(|m| m.location.clone()).collect(),
             mirror_source_policy: rule.blocked.then(|| NEVER_CONTACT_SOURCE.to_owned()),
         };
-        if !rule.digest_mirrors.is_empty() || (rule.tag_mirrors.is_empty() && rule.blocked) {
+        if !rule.digest_mirrors.is_empty() {
             digest.push(entry(&rule.digest_mirrors));
         }
         if !rule.tag_mirrors.is_empty() {
@@ -194,6 +196,12 @@ fn collect_warnings(rule: &MirrorRule, warnings: &mut Vec<String>) {
     if rule.insecure || rule.all_mirrors().any(|m| m.insecure) {
         warnings.push(format!(
             "{}: `insecure` cannot be expressed in ImageDigestMirrorSet/ImageTagMirrorSet and was left out",
+            rule.source
+        ));
+    }
+    if rule.blocked && !rule.has_mirrors() {
+        warnings.push(format!(
+            "{}: a blocked source without mirrors cannot be expressed in ImageDigestMirrorSet/ImageTagMirrorSet (NeverContactSource needs a mirror; the MCO ignores it otherwise) and was left out",
             rule.source
         ));
     }

@@ -7,16 +7,23 @@
 //!   nor `quay.io.example.com/x`);
 //! - `*.example.com` covers every host name ending in `.example.com` (without a port); an exact
 //!   rule beats a wildcard, and a longer wildcard beats a shorter one;
-//! - a candidate is the mirror location followed by the rest of the reference after the prefix
-//!   (for an image-level source, `repo:tag` or `repo@digest`, the location replaces the name and
-//!   the pulled reference keeps its tag and digest);
+//! - a candidate is the mirror location followed by the rest of the reference after the prefix;
+//!   for a wildcard the prefix matched is the host (for an image-level source, `repo:tag` or
+//!   `repo@digest`, the location replaces the name and the pulled reference keeps its tag and
+//!   digest);
 //! - a digest pull uses the rule's digest mirrors, a tag pull its tag mirrors; in
 //!   [`MatchMode::Live`] (the operators' own pulls) a tag pull then also tries the digest mirrors,
 //!   as HyperShift does;
-//! - the source itself comes last, unless the rule blocks it (`NeverContactSource`).
+//! - the source itself (or its registries.conf `location` followed by the rest, also for a
+//!   wildcard) comes last, once: not again when a mirror equal to it came earlier;
+//! - `blocked` (`NeverContactSource`) is checked for every candidate, as containers/image checks
+//!   every reference it is about to try: a candidate whose own covering rule is blocked is dropped.
+//!   That removes a blocked rule's source, and any mirror inside a blocked scope; a remapped
+//!   `location` outside every blocked scope stays.
 //!
 //! Lookup cost does not grow with the number of rules: the reference's own prefixes (at most one
-//! per path component, plus one per host label for wildcards) are looked up in hash maps.
+//! per path component, plus one per host label for wildcards) are looked up in hash maps. When
+//! some rule is blocked, each candidate is looked up the same way.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -58,6 +65,45 @@ pub(crate) struct MatchIndex {
     hosts: Map<HostRules>,
     /// Wildcard sources, keyed by their suffix (`.example.com` for `*.example.com`).
     wildcard: Map<usize>,
+    /// Whether any rule is blocked (only then is every candidate checked against the rules).
+    any_blocked: bool,
+}
+
+/// Where the parts of a reference end, in its text.
+#[derive(Debug, Clone, Copy)]
+struct Parts {
+    /// Length of `host[:port]`.
+    registry_len: usize,
+    /// Length of the name (`host/path`), before any `:tag` or `@digest`.
+    name_len: usize,
+    /// Whether it has both a tag and a digest (`name:tag@digest`).
+    tag_and_digest: bool,
+}
+
+impl Parts {
+    fn of_ref(image: &ImageRef) -> Self {
+        Self {
+            registry_len: image.registry().len(),
+            name_len: image.name().len(),
+            tag_and_digest: image.tag().is_some() && image.digest().is_some(),
+        }
+    }
+
+    /// The same for a pull spec we built (a candidate): the host ends at the first `/`, a digest
+    /// starts at `@`, a tag at the last `:` after the last `/`.
+    fn of_text(text: &str) -> Self {
+        let registry_len = text.find('/').unwrap_or(text.len());
+        let at = text[registry_len..]
+            .find('@')
+            .map_or(text.len(), |i| registry_len + i);
+        let last_slash = text[..at].rfind('/').unwrap_or(registry_len);
+        let colon = text[last_slash..at].rfind(':').map(|i| last_slash + i);
+        Self {
+            registry_len,
+            name_len: colon.unwrap_or(at),
+            tag_and_digest: colon.is_some() && at < text.len(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,7 +116,10 @@ struct HostRules {
 
 impl MatchIndex {
     pub(crate) fn new(rules: &[MirrorRule]) -> Self {
-        let mut index = Self::default();
+        let mut index = Self {
+            any_blocked: rules.iter().any(|r| r.blocked),
+            ..Self::default()
+        };
         for (i, rule) in rules.iter().enumerate() {
             if let Some(suffix) = rule.source.wildcard_suffix() {
                 index.wildcard.insert(suffix.into(), i);
@@ -90,23 +139,25 @@ impl MatchIndex {
         index
     }
 
-    /// The covering rule and the length of the reference prefix it matched.
-    fn find(&self, image: &ImageRef) -> Option<(usize, usize)> {
-        let text = image.as_str();
-        let registry_len = image.registry().len();
+    /// The covering rule of `text` (with its `parts`) and the length of the prefix it matched.
+    fn find(&self, text: &str, parts: Parts) -> Option<(usize, usize)> {
+        let Parts {
+            registry_len,
+            name_len,
+            tag_and_digest,
+        } = parts;
         let Some(host) = self.hosts.get(&text[..registry_len]) else {
             return self.find_wildcard(&text[..registry_len]);
         };
-        let found = if host.paths.is_empty() {
+        let below = registry_len + 1;
+        let found = if host.paths.is_empty() || below > name_len {
             None
         } else {
             // Longest first: the whole reference, `name:tag` before an `@digest`, the bare name,
             // then each shorter path prefix.
-            let below = registry_len + 1;
             let path = |end: usize| host.paths.get(&text[below..end]).map(|i| (*i, end));
-            let name_len = image.name().len();
             let mut found = path(text.len());
-            if found.is_none() && image.tag().is_some() && image.digest().is_some() {
+            if found.is_none() && tag_and_digest {
                 found = text.rfind('@').and_then(path);
             }
             if found.is_none() && text.len() > name_len {
@@ -142,7 +193,7 @@ impl<D: Domain> MirrorSet<D> {
     /// Where a pull of `image` goes, with explicit semantics.
     pub fn resolve_with<'a>(&'a self, image: &'a ImageRef, mode: MatchMode) -> Resolution<'a> {
         let image = image.pull_reference();
-        let Some((rule_index, matched)) = self.index().find(&image) else {
+        let Some((rule_index, matched)) = self.index().find(image.as_str(), Parts::of_ref(&image)) else {
             let candidates = vec![image.as_str().to_owned()];
             return Resolution {
                 image,
@@ -173,13 +224,24 @@ impl<D: Domain> MirrorSet<D> {
                 candidates.extend(extra.map(|m| concat(&m.location, rest)));
             }
         }
-        if !rule.blocked {
-            let source = match (&rule.location, rule.source.wildcard_suffix()) {
-                (_, Some(_)) => image.as_str().to_owned(),
-                (Some(location), None) => concat(location, rest),
-                (None, None) => concat(rule.source.as_str(), rest),
-            };
+        // The source itself, or its registries.conf `location` followed by the rest (for a
+        // wildcard, the rest after the host). Once: a mirror equal to the source already tried it.
+        let source = rule
+            .location
+            .as_deref()
+            .map_or_else(|| image.as_str().to_owned(), |location| concat(location, rest));
+        if !candidates.contains(&source) {
             candidates.push(source);
+        }
+        // containers/image refuses every reference it is about to try whose own covering rule
+        // is blocked: the source (unless remapped out of the blocked scope), and mirrors inside
+        // a blocked scope.
+        if self.index().any_blocked {
+            candidates.retain(|c| {
+                self.index()
+                    .find(c, Parts::of_text(c))
+                    .is_none_or(|(i, _)| !self.rules()[i].blocked)
+            });
         }
         Resolution {
             image,
@@ -364,6 +426,60 @@ location = "port.io"
             source(&exact, "a.example.com/x:1").as_deref(),
             Some("a.example.com")
         );
+    }
+
+    #[test]
+    fn a_wildcard_prefix_with_a_location_rewrites_the_matched_host() {
+        // containers/image: for `*.` prefixes the matched part is the host; `location` and every
+        // mirror replace it and keep the rest of the reference.
+        let s = set(
+            "[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"internal.io/wild\"\n[[registry.mirror]]\nlocation = \"m.io/w\"\n",
+        );
+        assert_eq!(
+            candidates(&s, "a.b.apps.invalid/team/app:1", MatchMode::Node),
+            ["m.io/w/team/app:1", "internal.io/wild/team/app:1"]
+        );
+        assert_eq!(
+            candidates(&s, &format!("x.apps.invalid/app@{D}"), MatchMode::Node),
+            [format!("m.io/w/app@{D}"), format!("internal.io/wild/app@{D}")]
+        );
+        assert_eq!(source(&s, "apps.invalid/app:1"), None);
+    }
+
+    #[test]
+    fn blocked_is_checked_for_every_reference_tried() {
+        // containers/image checks `blocked` against each reference it is about to try, mirrors
+        // and remapped locations included: what falls under a blocked prefix is refused, what
+        // does not is tried.
+        let s = set(r#"
+[[registry]]
+location = "quay.invalid/ns"
+blocked = true
+[[registry.mirror]]
+location = "quay.invalid/ns"
+[[registry.mirror]]
+location = "blocked.invalid/m"
+[[registry.mirror]]
+location = "quay.invalid/ns-mirror"
+
+[[registry]]
+location = "blocked.invalid"
+blocked = true
+
+[[registry]]
+prefix = "quay.invalid/remapped"
+location = "int.invalid/r"
+blocked = true
+"#);
+        assert_eq!(
+            candidates(&s, "quay.invalid/ns/x:1", MatchMode::Node),
+            ["quay.invalid/ns-mirror/x:1"]
+        );
+        assert_eq!(
+            candidates(&s, "quay.invalid/remapped/x:1", MatchMode::Node),
+            ["int.invalid/r/x:1"]
+        );
+        assert!(candidates(&s, "blocked.invalid/x:1", MatchMode::Node).is_empty());
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //!  MirrorSet<D> { rules sorted by source, match index, sha256 content hash }
 //! ```
 //!
+//! IDMS/ITMS/ICSP entries and `OPENSHIFT_IMG_OVERRIDES` sources are read as the MCO renders them
+//! for CRI-O (openshift/runtime-utils `pkg/registries`): a mirror equal to the source at the end of
+//! a list is dropped (the source is tried last anyway), and an entry with no other mirror is no
+//! mirror set at all, so it adds nothing, its `NeverContactSource` included.
+//!
 //! The domain parameter `D` ([`Management`] or [`DataPlane`]) keeps the management
 //! cluster's mirrors (used by the operators' own pulls) and a hosted cluster's mirrors (rendered
 //! for its nodes) apart at compile time; it also picks the default matching semantics.
@@ -368,7 +373,7 @@ impl MirrorSetBuilder {
                     policy: None,
                     blocked: false,
                     insecure: false,
-                    keep_without_mirrors: false,
+                    mirror_set: true,
                 };
                 (format!("spec.repositoryDigestMirrors[{i}]"), raw)
             });
@@ -437,7 +442,18 @@ impl MirrorSetBuilder {
                 }
             }
         }
-        MirrorSet::from_rules(rules.into_values().collect())
+        let mut rules: Vec<MirrorRule> = rules.into_values().collect();
+        for rule in &mut rules {
+            // A merged list may still end with the source (`[m]` then `[source, m]`): it is tried
+            // last anyway, so it is dropped there too (the MCO drops a source that sorts last).
+            let primary = rule.location.as_deref().unwrap_or(rule.source.as_str());
+            for list in [&mut rule.digest_mirrors, &mut rule.tag_mirrors] {
+                while list.last().is_some_and(|m| m.location == primary) {
+                    list.pop();
+                }
+            }
+        }
+        MirrorSet::from_rules(rules)
     }
 }
 
@@ -461,7 +477,7 @@ fn mirror_set_entry(e: &ImageMirrors, applies_to: AppliesTo) -> RawEntry<'_> {
         policy: e.mirror_source_policy.as_deref(),
         blocked: false,
         insecure: false,
-        keep_without_mirrors: false,
+        mirror_set: true,
     }
 }
 
@@ -475,10 +491,13 @@ pub(crate) struct RawEntry<'a> {
     pub(crate) policy: Option<&'a str>,
     pub(crate) blocked: bool,
     pub(crate) insecure: bool,
-    /// registries.conf entries are explicit even without mirrors (blocked, insecure, remapped);
-    /// an IDMS/ICSP entry without mirrors and without `NeverContactSource` means nothing
-    /// (HyperShift drops it too) and must not shadow a broader rule.
-    pub(crate) keep_without_mirrors: bool,
+    /// An ImageDigestMirrorSet/ImageTagMirrorSet/ImageContentSourcePolicy entry or an
+    /// `OPENSHIFT_IMG_OVERRIDES` source, read as the MCO renders them for CRI-O (openshift/runtime-utils
+    /// `pkg/registries`): mirrors equal to the source at the end of the list are dropped (the source
+    /// is tried last anyway), and an entry left without a mirror is no mirror set at all, so it is
+    /// dropped with its `NeverContactSource` and cannot shadow a broader rule. registries.conf
+    /// entries are explicit even without mirrors (blocked, insecure, remapped) and are kept as written.
+    pub(crate) mirror_set: bool,
 }
 
 impl RawEntry<'_> {
@@ -536,8 +555,13 @@ impl RawEntry<'_> {
             return Err(errors);
         }
         let Some(source) = source else { return Ok(None) };
-        if mirrors.is_empty() && !never_contact_source && !self.keep_without_mirrors {
-            return Ok(None);
+        if self.mirror_set {
+            while mirrors.last().is_some_and(|(m, _)| m.location == source.as_str()) {
+                mirrors.pop();
+            }
+            if mirrors.is_empty() {
+                return Ok(None);
+            }
         }
         let location = self.location.filter(|l| *l != source.as_str()).map(str::to_owned);
         Ok(Some(SourceEntry {
@@ -685,7 +709,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn entries_without_mirrors_are_dropped_unless_they_block_the_source() {
+    fn entries_without_mirrors_are_dropped_even_when_they_block_the_source() {
+        // The MCO ignores NeverContactSource without a mirror (the API: "sourcePolicy is valid
+        // configuration only when one or more mirrors are in the mirror list"), so nodes would
+        // still contact the source; so do we, through the broader rule.
         let mut b = MirrorSetBuilder::new();
         b.add_idms(&idms(
             "a",
@@ -699,7 +726,66 @@ pub(crate) mod tests {
         .unwrap();
         let set: ManagementMirrors = b.build();
         let sources: Vec<_> = set.rules().iter().map(|r| r.source.as_str()).collect();
-        assert_eq!(sources, ["quay.io", "quay.io/blocked"]);
+        assert_eq!(sources, ["quay.io"]);
+        assert!(!set.rules()[0].blocked);
+    }
+
+    #[test]
+    fn a_mirror_equal_to_its_source_adds_no_mirror() {
+        // runtime-utils (what the MCO renders registries.conf with) ignores an entry with no mirror
+        // other than its source, NeverContactSource included, and drops the source when it is last.
+        let mut b = MirrorSetBuilder::new();
+        b.add_idms(&idms(
+            "a",
+            &[
+                ("quay.io", &["m.io"], None),
+                (
+                    "quay.io/only-source",
+                    &["quay.io/only-source"],
+                    Some(NEVER_CONTACT_SOURCE),
+                ),
+                ("quay.io/twice", &["quay.io/twice", "quay.io/twice"], None),
+                ("quay.io/last", &["m.io/last", "quay.io/last"], None),
+                ("quay.io/first", &["quay.io/first", "m.io/first"], None),
+            ],
+        ))
+        .unwrap();
+        b.add_icsp(&icsp("i", &[("quay.io/icsp", &["quay.io/icsp"])]))
+            .unwrap();
+        b.add_idms(&idms("m1", &[("quay.io/merged", &["m.io/merged"], None)]))
+            .unwrap();
+        b.add_idms(&idms(
+            "m2",
+            &[("quay.io/merged", &["quay.io/merged", "m.io/merged"], None)],
+        ))
+        .unwrap();
+        b.add_image_overrides(
+            "env",
+            &[("quay.io/env".to_owned(), vec!["quay.io/env".to_owned()])]
+                .into_iter()
+                .collect(),
+        )
+        .unwrap();
+        let set: ManagementMirrors = b.build();
+        let sources: Vec<_> = set.rules().iter().map(|r| r.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            ["quay.io", "quay.io/first", "quay.io/last", "quay.io/merged"]
+        );
+        assert!(set.rules().iter().all(|r| !r.blocked));
+        let c = |image: &str| set.resolve(&crate::ImageRef::parse(image).unwrap()).candidates;
+        // Covered by the broader rule, as on a node: the entry is gone, not an empty shadow.
+        assert_eq!(
+            c("quay.io/only-source/x:1"),
+            ["m.io/only-source/x:1", "quay.io/only-source/x:1"]
+        );
+        assert_eq!(c("quay.io/twice/x:1"), ["m.io/twice/x:1", "quay.io/twice/x:1"]);
+        assert_eq!(c("quay.io/icsp/x:1"), ["m.io/icsp/x:1", "quay.io/icsp/x:1"]);
+        assert_eq!(c("quay.io/env/x:1"), ["m.io/env/x:1", "quay.io/env/x:1"]);
+        // The source is never listed twice.
+        assert_eq!(c("quay.io/last/x:1"), ["m.io/last/x:1", "quay.io/last/x:1"]);
+        assert_eq!(c("quay.io/first/x:1"), ["quay.io/first/x:1", "m.io/first/x:1"]);
+        assert_eq!(locations(&set, "quay.io/merged").0, ["m.io/merged"]);
     }
 
     #[test]

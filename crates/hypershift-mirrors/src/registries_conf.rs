@@ -8,6 +8,17 @@
 //! concern mirrors and are ignored. Unknown keys inside a registry or mirror table are errors:
 //! a misspelt `pull-from-mirror` would otherwise silently change where images come from.
 //! The version 1 format (`[registries.search]`, …) has no mirrors and is rejected.
+//!
+//! As containers/image `sysregistriesv2` reads the file:
+//! - a `prefix` may omit `location` only when it is a `*.` wildcard; a wildcard with a `location`
+//!   has the host it matched replaced by that location;
+//! - entries for the same registry (the same `location`, or the same prefix of a wildcard without
+//!   one) must agree on `insecure` and `blocked`; we also require it of entries with the same
+//!   prefix. A disagreement is an error naming both entries;
+//! - of several entries with the same prefix the first is used and the others are ignored, mirrors
+//!   included, each with a [`RegistriesConf::warnings`] line.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +36,31 @@ pub enum RegistriesConfError {
     Version1,
     #[error("registry[{index}]: {reason}")]
     Registry { index: usize, reason: String },
+    /// Two entries for one registry disagree on `blocked` or `insecure` (containers/image
+    /// rejects the file too).
+    #[error(
+        "registry[{first}] (prefix {first_prefix:?}) and registry[{second}] (prefix {second_prefix:?}) both define {shared} {key:?} with conflicting {setting} settings ({first_value} and {second_value})"
+    )]
+    Conflict {
+        first: usize,
+        first_prefix: String,
+        second: usize,
+        second_prefix: String,
+        /// `location` or `prefix`: what the two entries share.
+        shared: &'static str,
+        key: String,
+        /// `blocked` or `insecure`.
+        setting: &'static str,
+        first_value: bool,
+        second_value: bool,
+    },
 }
 
 /// A parsed registries.conf (only what concerns mirrors).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RegistriesConf {
     registries: Vec<Registry>,
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +116,7 @@ impl RegistriesConf {
         if file.registries.is_some() {
             return Err(RegistriesConfError::Version1);
         }
-        let registries = file
+        let all: Vec<Registry> = file
             .registry
             .into_iter()
             .enumerate()
@@ -94,7 +124,29 @@ impl RegistriesConf {
                 Registry::from_table(r).map_err(|reason| RegistriesConfError::Registry { index, reason })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { registries })
+        check_conflicts(&all)?;
+        // containers/image: "the first longest prefix always wins, rendering later items with the
+        // same prefix non-existent"; they are ignored, not merged.
+        let mut first_by_prefix: BTreeMap<String, usize> = BTreeMap::new();
+        let mut registries = Vec::with_capacity(all.len());
+        let mut warnings = Vec::new();
+        for (index, r) in all.into_iter().enumerate() {
+            if let Some(first) = first_by_prefix.get(&r.prefix) {
+                warnings.push(format!(
+                    "registry[{index}]: prefix {:?} is already defined by registry[{first}]; this entry is ignored, as containers/image ignores it",
+                    r.prefix
+                ));
+                continue;
+            }
+            first_by_prefix.insert(r.prefix.clone(), index);
+            registries.push(r);
+        }
+        Ok(Self { registries, warnings })
+    }
+
+    /// What was read but has no effect (a prefix defined again), one line each, naming the entry.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = RawEntry<'_>> {
@@ -105,7 +157,7 @@ impl RegistriesConf {
             policy: None,
             blocked: r.blocked,
             insecure: r.insecure,
-            keep_without_mirrors: true,
+            mirror_set: false,
         })
     }
 }
@@ -122,9 +174,6 @@ impl Registry {
                     "prefix {:?} needs a location (only *. wildcard prefixes may omit it)",
                     r.prefix
                 ));
-            }
-            (false, false) if wildcard => {
-                return Err(format!("wildcard prefix {:?} cannot have a location", r.prefix));
             }
             (false, false) => (r.prefix, Some(r.location)),
         };
@@ -158,6 +207,50 @@ impl Registry {
             mirrors,
         })
     }
+}
+
+/// containers/image's check: entries for the same registry (the same `location`, or the same
+/// prefix of a wildcard without one) must agree on `insecure` and `blocked`. Entries with the
+/// same prefix must agree too: containers/image would silently use the first, so a disagreement is
+/// a mistake. The first conflicting pair in file order is reported.
+fn check_conflicts(all: &[Registry]) -> Result<(), RegistriesConfError> {
+    let mut by_location: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_prefix: BTreeMap<&str, usize> = BTreeMap::new();
+    for (second, r) in all.iter().enumerate() {
+        let groups = [
+            ("location", r.location.as_deref(), &mut by_location),
+            ("prefix", Some(r.prefix.as_str()), &mut by_prefix),
+        ];
+        for (shared, key, seen) in groups {
+            let Some(key) = key else { continue };
+            let Some(&first) = seen.get(key) else {
+                seen.insert(key, second);
+                continue;
+            };
+            let f = &all[first];
+            let setting = if f.insecure != r.insecure {
+                Some(("insecure", f.insecure, r.insecure))
+            } else if f.blocked != r.blocked {
+                Some(("blocked", f.blocked, r.blocked))
+            } else {
+                None
+            };
+            if let Some((setting, first_value, second_value)) = setting {
+                return Err(RegistriesConfError::Conflict {
+                    first,
+                    first_prefix: f.prefix.clone(),
+                    second,
+                    second_prefix: r.prefix.clone(),
+                    shared,
+                    key: key.to_owned(),
+                    setting,
+                    first_value,
+                    second_value,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn one_line(s: &str) -> String {
@@ -242,7 +335,7 @@ pub fn render<D: Domain>(set: &MirrorSet<D>) -> String {
         .map(|rule| RegistryOut {
             prefix: rule.source.as_str(),
             location: match rule.source.kind() {
-                ScopeKind::Wildcard => None,
+                ScopeKind::Wildcard => rule.location.as_deref(),
                 _ => Some(rule.location.as_deref().unwrap_or(rule.source.as_str())),
             },
             insecure: rule.insecure,
@@ -307,13 +400,60 @@ insecure = true
         assert!(err("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"digests\"\n").contains("\"digests\" is not one of"));
         assert!(err("[[registry]]\nlocation = \"q.io\"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"all\"\n").contains("cannot be combined"));
         assert!(err("[registries.search]\nregistries = [\"q.io\"]\n").contains("version 1"));
-        assert!(
-            err("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"x.io\"\n")
-                .contains("cannot have a location")
-        );
         assert!(err("[[registry]]\nprefix = \"q.io/a\"\n").contains("needs a location"));
         assert!(err("[[registry]]\ninsecure = true\n").contains("registry[0]: needs a prefix"));
         assert!(err("[[registry]\n").starts_with("not valid registries.conf TOML"));
+    }
+
+    #[test]
+    fn one_registry_defined_twice_with_conflicting_settings_names_both_entries() {
+        let err = |t: &str| RegistriesConf::parse(t).unwrap_err().to_string();
+        // The same prefix (and location), `blocked` differing.
+        assert_eq!(
+            err(
+                "[[registry]]\nlocation = \"quay.invalid/ns\"\nblocked = true\n[[registry]]\nlocation = \"other.invalid\"\n[[registry]]\nlocation = \"x.invalid\"\n[[registry]]\nprefix = \"quay.invalid/ns\"\nlocation = \"quay.invalid/ns\"\n"
+            ),
+            "registry[0] (prefix \"quay.invalid/ns\") and registry[3] (prefix \"quay.invalid/ns\") both define location \"quay.invalid/ns\" with conflicting blocked settings (true and false)"
+        );
+        // containers/image compares entries by location: two prefixes remapped to one location.
+        assert_eq!(
+            err(
+                "[[registry]]\nprefix = \"quay.invalid/a\"\nlocation = \"int.invalid/x\"\ninsecure = true\n[[registry]]\nprefix = \"quay.invalid/b\"\nlocation = \"int.invalid/x\"\n"
+            ),
+            "registry[0] (prefix \"quay.invalid/a\") and registry[1] (prefix \"quay.invalid/b\") both define location \"int.invalid/x\" with conflicting insecure settings (true and false)"
+        );
+        // The same prefix remapped to two locations: containers/image would silently use the
+        // first; a conflicting `blocked` there is certainly a mistake.
+        assert_eq!(
+            err(
+                "[[registry]]\nprefix = \"*.apps.invalid\"\n[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"int.invalid/w\"\nblocked = true\n"
+            ),
+            "registry[0] (prefix \"*.apps.invalid\") and registry[1] (prefix \"*.apps.invalid\") both define prefix \"*.apps.invalid\" with conflicting blocked settings (false and true)"
+        );
+    }
+
+    #[test]
+    fn a_prefix_defined_twice_without_conflict_uses_the_first_entry() {
+        // containers/image: "the first longest prefix always wins"; later entries with the same
+        // prefix are ignored (their mirrors are not merged in).
+        let conf = RegistriesConf::parse(
+            "[[registry]]\nlocation = \"quay.invalid/ns\"\n[[registry.mirror]]\nlocation = \"first.io/ns\"\n[[registry]]\nprefix = \"quay.invalid/ns\"\nlocation = \"quay.invalid/ns\"\n[[registry.mirror]]\nlocation = \"second.io/ns\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            conf.warnings(),
+            [
+                "registry[1]: prefix \"quay.invalid/ns\" is already defined by registry[0]; this entry is ignored, as containers/image ignores it"
+            ]
+        );
+        let mut b = MirrorSetBuilder::new();
+        b.add_registries_conf("t", &conf).unwrap();
+        let set: MirrorSet<DataPlane> = b.build();
+        let mirrors: Vec<&str> = set.rules()[0]
+            .all_mirrors()
+            .map(|m| m.location.as_str())
+            .collect();
+        assert_eq!(mirrors, ["first.io/ns"]);
     }
 
     #[test]
@@ -363,6 +503,19 @@ pull-from-mirror = "tag-only"
 "#
         );
         // What we render reads back as the same rules.
+        assert_eq!(build(&out), set);
+    }
+
+    #[test]
+    fn a_wildcard_prefix_with_a_location_is_read_and_rendered() {
+        let text = "[[registry]]\nprefix = \"*.apps.invalid\"\nlocation = \"internal.io/wild\"\nblocked = true\n[[registry.mirror]]\nlocation = \"m.io/w\"\n";
+        let set = build(text);
+        assert_eq!(set.rules()[0].location.as_deref(), Some("internal.io/wild"));
+        let out = render(&set);
+        assert!(
+            out.contains("prefix = \"*.apps.invalid\"\nlocation = \"internal.io/wild\"\nblocked = true\n"),
+            "{out}"
+        );
         assert_eq!(build(&out), set);
     }
 

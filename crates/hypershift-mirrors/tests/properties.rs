@@ -160,6 +160,18 @@ const MIRRORS: &[&str] = &[
     "m3.local",
     "m1.local:5000/z",
     "m4.local/a/b",
+    // Inside source scopes (blocked ones refuse them) and sources themselves.
+    "quay.invalid/openshift-release-dev",
+    "quay.invalid/mirror",
+    "registry.invalid:5000/ns/repo",
+    "a.example.invalid/m",
+];
+/// registries.conf `location`s: elsewhere, or inside other scopes.
+const LOCATIONS: &[&str] = &[
+    "int.local/w",
+    "int.local:5000",
+    "quay.invalid/openshift-release-dev/remapped",
+    "b.a.example.invalid/inner",
 ];
 const NAMES: &[&str] = &["a", "b", "release-0", "operator-0"];
 
@@ -215,6 +227,49 @@ fn document() -> impl Strategy<Value = MirrorDocument> {
     })
 }
 
+/// A registries.conf `[[registry]]` table: prefix, location, blocked, mirrors with their
+/// `pull-from-mirror`.
+type Table = (String, Option<String>, bool, Vec<(String, &'static str)>);
+
+fn tables() -> impl Strategy<Value = Vec<Table>> {
+    proptest::collection::vec(
+        (
+            select(SOURCES).prop_map(str::to_owned),
+            proptest::option::of(select(LOCATIONS).prop_map(str::to_owned)),
+            any::<bool>(),
+            proptest::collection::vec(
+                (
+                    select(MIRRORS).prop_map(str::to_owned),
+                    select(vec!["", "all", "digest-only", "tag-only"]),
+                ),
+                0..3,
+            ),
+        ),
+        0..5,
+    )
+}
+
+fn registries_conf_text(tables: &[Table]) -> String {
+    let mut lines = Vec::new();
+    for (prefix, location, blocked, mirrors) in tables {
+        lines.push(format!("[[registry]]\nprefix = {prefix:?}"));
+        // Only `*.` prefixes may omit the location; the others default to themselves.
+        match location {
+            Some(l) => lines.push(format!("location = {l:?}")),
+            None if !prefix.starts_with("*.") => lines.push(format!("location = {prefix:?}")),
+            None => {}
+        }
+        lines.push(format!("blocked = {blocked}"));
+        for (m, pull) in mirrors {
+            lines.push(format!("[[registry.mirror]]\nlocation = {m:?}"));
+            if !pull.is_empty() {
+                lines.push(format!("pull-from-mirror = {pull:?}"));
+            }
+        }
+    }
+    lines.join("\n")
+}
+
 fn build(docs: &[MirrorDocument]) -> MirrorSet<Management> {
     let mut b = MirrorSetBuilder::new();
     for d in docs {
@@ -235,6 +290,10 @@ fn image() -> impl Strategy<Value = ImageRef> {
             "registry.invalid:5000/ns/repo",
             "registry.invalid:5000/ns/repo/deeper",
             "b.a.example.invalid/p/q",
+            "b.a.example.invalid/inner/p",
+            "int.local/w/x",
+            "quay.invalid/openshift-release-dev/remapped/x",
+            "quay.invalid/mirror/x",
             "a.example.invalid/p",
             "example.invalid/p",
             "docker.io/library/busybox",
@@ -286,6 +345,83 @@ proptest! {
         for image in &images {
             prop_assert_eq!(&set.resolve(image).candidates, &naive_resolve(set.rules(), image, MatchMode::Live));
             prop_assert_eq!(&node.resolve(image).candidates, &naive_resolve(node.rules(), image, MatchMode::Node));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// With registries.conf rules too: `*.` prefixes with a location, remaps, blocked scopes that
+    /// refuse mirrors and locations inside them, mirrors equal to a source.
+    #[test]
+    fn indexed_matcher_agrees_with_the_naive_scan_for_registries_conf_rules(
+        docs in proptest::collection::vec(document(), 0..3),
+        tables in tables(),
+        images in proptest::collection::vec(image(), 1..10),
+    ) {
+        let text = registries_conf_text(&tables);
+        // Conflicting duplicates are rejected; that is the loader's business, not the matcher's.
+        let Ok(conf) = RegistriesConf::parse(&text) else { return Ok(()) };
+        let mut b = MirrorSetBuilder::new();
+        for d in &docs {
+            b.add_document(d).expect("generated documents are valid");
+        }
+        b.add_registries_conf("generated", &conf).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let set: MirrorSet<Management> = b.build();
+        let node: MirrorSet<DataPlane> = set.clone().retag();
+        for image in &images {
+            let live = set.resolve(image);
+            prop_assert_eq!(&live.candidates, &naive_resolve(set.rules(), image, MatchMode::Live), "{}", text);
+            prop_assert_eq!(&node.resolve(image).candidates, &naive_resolve(node.rules(), image, MatchMode::Node), "{}", text);
+            // Never the same pull spec twice.
+            let mut seen = live.candidates.clone();
+            seen.sort();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), live.candidates.len());
+        }
+        // What we render reads back as the same rules (a rendered file is loadable when the
+        // inputs were one file).
+        if docs.is_empty() {
+            let again = RegistriesConf::parse(&registries_conf::render(&set)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut b = MirrorSetBuilder::new();
+            b.add_registries_conf("rendered", &again).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(b.build::<Management>(), set);
+        }
+    }
+
+    /// Structured but arbitrary registries.conf tables: loading, matching and rendering never
+    /// panic, whatever the strings.
+    #[test]
+    fn arbitrary_registries_conf_tables_never_panic(
+        entries in proptest::collection::vec(
+            (texty(), texty(), any::<bool>(), any::<bool>(), proptest::collection::vec((texty(), texty()), 0..3)),
+            0..4,
+        ),
+        images in proptest::collection::vec(texty(), 0..4),
+    ) {
+        let mut text = Vec::new();
+        for (prefix, location, blocked, insecure, mirrors) in &entries {
+            text.push(format!("[[registry]]\nprefix = {prefix:?}\nlocation = {location:?}\nblocked = {blocked}\ninsecure = {insecure}"));
+            for (m, pull) in mirrors {
+                text.push(format!("[[registry.mirror]]\nlocation = {m:?}\npull-from-mirror = {pull:?}"));
+            }
+        }
+        if let Ok(conf) = RegistriesConf::parse(&text.join("\n")) {
+            let _ = conf.warnings();
+            let mut b = MirrorSetBuilder::new();
+            let _ = b.add_registries_conf("arbitrary", &conf);
+            let set: MirrorSet<DataPlane> = b.build();
+            for image in images.iter().chain(entries.iter().map(|e| &e.0)) {
+                if let Ok(image) = ImageRef::parse(&format!("{image}/x:1")) {
+                    let _ = set.resolve_with(&image, MatchMode::Live);
+                }
+                if let Ok(image) = ImageRef::parse(image) {
+                    let _ = set.resolve_with(&image, MatchMode::Node);
+                }
+            }
+            let _ = registries_conf::render(&set);
+            let _ = render_mirror_sets(&set, "merged");
         }
     }
 }

@@ -142,7 +142,7 @@ impl MirrorSetBuilder {
                 policy: None,
                 blocked: false,
                 insecure: false,
-                keep_without_mirrors: false,
+                mirror_set: true,
             };
             (format!("{source:?}"), raw)
         });

@@ -4,11 +4,8 @@
 
 use hypershift_mirrors::{ImageRef, MatchMode, MirrorRule, ScopeKind};
 
-/// The baseline: try every rule, keep the best match (exact beats wildcard, longer beats shorter).
-pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) -> Vec<String> {
-    let image = image.pull_reference();
-    let text = image.as_str();
-    let host = image.registry();
+/// The rule covering `text` (a reference, host `host`) and the length of the prefix it matched.
+fn naive_find<'a>(rules: &'a [MirrorRule], text: &str, host: &str) -> Option<(&'a MirrorRule, usize)> {
     let mut best: Option<(&MirrorRule, (bool, usize), usize)> = None;
     for rule in rules {
         let source = rule.source.as_str();
@@ -33,7 +30,15 @@ pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) ->
             best = Some((rule, rank, len));
         }
     }
-    let Some((rule, _, matched)) = best else {
+    best.map(|(rule, _, len)| (rule, len))
+}
+
+/// The baseline: try every rule, keep the best match (exact beats wildcard, longer beats shorter);
+/// then drop every candidate whose own best rule is blocked.
+pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) -> Vec<String> {
+    let image = image.pull_reference();
+    let text = image.as_str();
+    let Some((rule, matched)) = naive_find(rules, text, image.registry()) else {
         return vec![text.to_owned()];
     };
     let rest = if rule.source.kind() == ScopeKind::Image {
@@ -56,12 +61,16 @@ pub fn naive_resolve(rules: &[MirrorRule], image: &ImageRef, mode: MatchMode) ->
         }
     }
     let mut out: Vec<String> = mirrors.iter().map(|m| [m.as_str(), rest].concat()).collect();
-    if !rule.blocked {
-        out.push(match (&rule.location, rule.source.kind()) {
-            (_, ScopeKind::Wildcard) => text.to_owned(),
-            (Some(location), _) => [location.as_str(), rest].concat(),
-            (None, _) => [rule.source.as_str(), rest].concat(),
-        });
+    let source = match &rule.location {
+        Some(location) => [location.as_str(), rest].concat(),
+        None => text.to_owned(),
+    };
+    if !out.contains(&source) {
+        out.push(source);
     }
+    out.retain(|candidate| {
+        let host = candidate.split('/').next().unwrap_or(candidate);
+        naive_find(rules, candidate, host).is_none_or(|(r, _)| !r.blocked)
+    });
     out
 }
