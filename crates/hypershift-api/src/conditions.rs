@@ -12,6 +12,9 @@ pub const RELEASE_IMAGE_RESOLVED: &str = "ReleaseImageResolved";
 pub const IGNITION_ENDPOINT_AVAILABLE: &str = "IgnitionEndpointAvailable";
 /// The control plane is up (our operators: every owned object applied, CPO available).
 pub const AVAILABLE: &str = "Available";
+/// Ours: every management mirror object (ICSP/IDMS/ITMS) could be read; False names each
+/// invalid entry, which was left out of the mirror set.
+pub const VALID_MANAGEMENT_MIRRORS: &str = "ValidManagementMirrors";
 /// NodePool: the ignition token and user data are in place.
 pub const VALID_GENERATED_PAYLOAD: &str = "ValidGeneratedPayload";
 
@@ -26,4 +29,12 @@ pub mod reasons {
     pub const LOOKUP_FAILED: &str = "LookupFailed";
     pub const WAITING_FOR_AVAILABLE: &str = "WaitingForAvailable";
     pub const NOT_FOUND: &str = "NotFound";
+    /// Ours: some management mirror entries are invalid and were left out.
+    pub const INVALID_MIRROR_ENTRIES: &str = "InvalidMirrorEntries";
+    /// NodePool: the HostedCluster, its ignition endpoint or its CA is not there yet.
+    pub const WAITING_FOR_INPUTS: &str = "WaitingForInputs";
+    /// NodePool: a config ConfigMap is missing or holds an unsupported document.
+    pub const INVALID_CONFIG: &str = "InvalidConfig";
+    /// NodePool: the ignition server has not reported on the token Secret yet.
+    pub const WAITING_FOR_IGNITION_SERVER: &str = "WaitingForIgnitionServer";
 }

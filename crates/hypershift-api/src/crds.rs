@@ -9,7 +9,9 @@ use kube::CustomResourceExt;
 use crate::hosted_cluster::HostedCluster;
 use crate::hosted_control_plane::HostedControlPlane;
 use crate::node_pool::NodePool;
-use crate::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageStream, ImageTagMirrorSet};
+use crate::openshift::{
+    ImageContentSourcePolicy, ImageDigestMirrorSet, ImageStream, ImageTagMirrorSet, Route,
+};
 
 /// Every CRD we ship, with the file name it is written to under `deploy/crds/`.
 ///
@@ -42,5 +44,6 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
             "openshift/image.openshift.io_imagestreams.yaml",
             ImageStream::crd(),
         ),
+        ("openshift/route.openshift.io_routes.yaml", Route::crd()),
     ]
 }

@@ -120,9 +120,29 @@ pub struct ServicePublishingStrategy {
     pub type_: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_port: Option<NodePortPublishingStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RoutePublishingStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerPublishingStrategy>,
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: Other,
+}
+
+/// `servicePublishingStrategy.route`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct RoutePublishingStrategy {
+    /// The Route's host name; without one, the Route's admitted host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// `servicePublishingStrategy.loadBalancer`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct LoadBalancerPublishingStrategy {
+    /// The DNS name clients use; without one, the load balancer's own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }
 
 /// `servicePublishingStrategy.nodePort`.

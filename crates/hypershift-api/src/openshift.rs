@@ -3,7 +3,8 @@
 //! Field names and groups are OpenShift's own:
 //! - `operator.openshift.io/v1alpha1` `ImageContentSourcePolicy` (deprecated upstream, still common),
 //! - `config.openshift.io/v1` `ImageDigestMirrorSet` and `ImageTagMirrorSet`,
-//! - `image.openshift.io/v1` `ImageStream` (the release payload's image references).
+//! - `image.openshift.io/v1` `ImageStream` (the release payload's image references),
+//! - `route.openshift.io/v1` `Route` (the subset the ignition server's publishing uses).
 //!
 //! Values are kept as written (`mirrorSourcePolicy` is a string, not an enum) so that one odd
 //! object can never fail a whole list or watch; `hypershift-mirrors` validates entries and
@@ -218,4 +219,43 @@ status: {}
             "imagecontentsourcepolicies"
         );
     }
+}
+
+/// Spec of a `route.openshift.io/v1` `Route` (the fields we write and read).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "route.openshift.io",
+    version = "v1",
+    kind = "Route",
+    plural = "routes",
+    namespaced,
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec {
+    /// The host name; the router fills in a default one when it is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The Service it routes to.
+    pub to: RouteTargetReference,
+    /// TLS termination (`passthrough` for a server that terminates TLS itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RouteTls>,
+}
+
+/// `spec.to` of a Route.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct RouteTargetReference {
+    /// `Service`.
+    pub kind: String,
+    pub name: String,
+}
+
+/// `spec.tls` of a Route.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTls {
+    /// `edge`, `passthrough` or `reencrypt`.
+    pub termination: String,
 }
