@@ -248,6 +248,8 @@ pub enum InputKind {
     ImageContentSourcePolicy,
     RegistriesConf,
     ImageOverridesEnv,
+    /// A HostedCluster's `spec.imageContentSources` (the data-plane mirrors).
+    HostedCluster,
 }
 
 impl fmt::Display for InputKind {
@@ -258,6 +260,7 @@ impl fmt::Display for InputKind {
             Self::ImageContentSourcePolicy => "ImageContentSourcePolicy",
             Self::RegistriesConf => "registries.conf",
             Self::ImageOverridesEnv => "OPENSHIFT_IMG_OVERRIDES",
+            Self::HostedCluster => "HostedCluster",
         })
     }
 }
@@ -387,6 +390,33 @@ impl MirrorSetBuilder {
             .enumerate()
             .map(|(i, raw)| (format!("registry[{i}]"), raw));
         self.add_entries(InputKind::RegistriesConf, name.to_owned(), entries)
+    }
+
+    /// Adds a HostedCluster's `spec.imageContentSources` (`name` is `<namespace>/<name>`): each
+    /// source's mirrors serve pulls by digest, as upstream renders them into the nodes'
+    /// ImageDigestMirrorSet; the source is never blocked.
+    pub fn add_image_content_sources(
+        &mut self,
+        name: &str,
+        sources: &[hypershift_api::hosted_cluster::ImageContentSource],
+    ) -> Result<(), InputError> {
+        let entries = sources.iter().enumerate().map(|(i, e)| {
+            let raw = RawEntry {
+                source: &e.source,
+                location: None,
+                mirrors: e
+                    .mirrors
+                    .iter()
+                    .map(|m| (m.as_str(), AppliesTo::Digest, false))
+                    .collect(),
+                policy: None,
+                blocked: false,
+                insecure: false,
+                mirror_set: true,
+            };
+            (format!("spec.imageContentSources[{i}]"), raw)
+        });
+        self.add_entries(InputKind::HostedCluster, name.to_owned(), entries)
     }
 
     pub(crate) fn add_entries<'a>(
