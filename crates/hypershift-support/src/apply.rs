@@ -138,6 +138,20 @@ impl Applier {
             })
     }
 
+    /// Deletes the namespaced `K` object `name` if it is there; returns whether it was.
+    pub async fn delete<K>(&self, namespace: &str, name: &str) -> Result<bool, ApplyError>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + DeserializeOwned + Clone + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        delete_if_present(&api, name, &DeleteParams::background())
+            .await
+            .map_err(|source| ApplyError::Cleanup {
+                kind: kind_of::<K>(),
+                source,
+            })
+    }
+
     /// Deletes the `K` objects in `namespace` matching `selector` whose names are not in `keep`;
     /// returns the names deleted.
     pub async fn delete_orphans<K>(

@@ -435,14 +435,14 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             // What Kubernetes injects for a Service `hypershift-operator` with port 443.
             for (k, v) in [
-                ("HYPERSHIFT_OPERATOR_SERVICE_HOST", "10.96.0.10"),
+                ("HYPERSHIFT_OPERATOR_SERVICE_HOST", "127.0.0.9"),
                 ("HYPERSHIFT_OPERATOR_SERVICE_PORT", "443"),
                 ("HYPERSHIFT_OPERATOR_SERVICE_PORT_HTTPS", "443"),
-                ("HYPERSHIFT_OPERATOR_PORT", "tcp://10.96.0.10:443"),
-                ("HYPERSHIFT_OPERATOR_PORT_443_TCP", "tcp://10.96.0.10:443"),
+                ("HYPERSHIFT_OPERATOR_PORT", "tcp://127.0.0.9:443"),
+                ("HYPERSHIFT_OPERATOR_PORT_443_TCP", "tcp://127.0.0.9:443"),
                 ("HYPERSHIFT_OPERATOR_PORT_443_TCP_PROTO", "tcp"),
                 ("HYPERSHIFT_OPERATOR_PORT_443_TCP_PORT", "443"),
-                ("HYPERSHIFT_OPERATOR_PORT_443_TCP_ADDR", "10.96.0.10"),
+                ("HYPERSHIFT_OPERATOR_PORT_443_TCP_ADDR", "127.0.0.9"),
             ] {
                 jail.set_env(k, v);
             }

@@ -24,6 +24,15 @@ impl std::fmt::Debug for LogHandle {
 }
 
 impl LogHandle {
+    /// A handle on a filter that no subscriber uses (tests of the admin routes).
+    #[cfg(test)]
+    pub(crate) fn detached(filter: &str) -> Self {
+        let (layer, handle) = reload::Layer::<EnvFilter, Registry>::new(EnvFilter::new(filter));
+        // The handle reloads only while its layer lives: keep it in a subscriber for the test.
+        Box::leak(Box::new(tracing_subscriber::registry().with(layer)));
+        Self(handle)
+    }
+
     /// Replaces the filter (`info`, `hypershift_operator=debug,kube=warn`, …).
     pub fn set(&self, filter: &str) -> Result<(), String> {
         let filter = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
