@@ -251,11 +251,12 @@ impl Flagship {
         self.eventually("the NodePool's Secrets", || {
             let c = c.clone();
             async move {
-                let l = Api::<Secret>::namespaced(c, "clusters")
+                // Token and user data, both in the control-plane namespace (as upstream).
+                let l = Api::<Secret>::namespaced(c, CONTROL_PLANE)
                     .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
                     .await
                     .ok()?;
-                (!l.items.is_empty()).then_some(())
+                (l.items.len() >= 2).then_some(())
             }
         })
         .await
@@ -306,13 +307,16 @@ impl Flagship {
             }
         }
         writeln!(out, "NodePool clusters/workers")?;
-        for (ns, what) in [(CONTROL_PLANE, "token"), ("clusters", "user data")] {
-            for s in Api::<Secret>::namespaced(self.client.clone(), ns)
-                .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
-                .await?
-            {
-                writeln!(out, "  {what} Secret {ns}/{}", s.name_any())?;
-            }
+        for s in Api::<Secret>::namespaced(self.client.clone(), CONTROL_PLANE)
+            .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+            .await?
+        {
+            let what = if s.name_any().starts_with("token-") {
+                "token"
+            } else {
+                "user data"
+            };
+            writeln!(out, "  {what} Secret {CONTROL_PLANE}/{}", s.name_any())?;
         }
         Ok(out)
     }

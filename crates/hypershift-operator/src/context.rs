@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use hypershift_releaseinfo::StandardProvider;
 use hypershift_support::apply::Applier;
-use hypershift_support::metrics::{LookupMetrics, ReconcileMetrics};
+use hypershift_support::controller::Policy;
+use hypershift_support::metrics::LookupMetrics;
 use kube::Client;
 use kube::runtime::events::Recorder;
 use tokio::sync::watch;
@@ -20,8 +21,10 @@ pub struct Context {
     pub defaults: Defaults,
     pub applier: Applier,
     pub recorder: Recorder,
-    pub hosted_cluster_metrics: ReconcileMetrics,
-    pub node_pool_metrics: ReconcileMetrics,
+    /// Requeue policy and metrics of the HostedCluster controller.
+    pub hosted_clusters: Policy,
+    /// Requeue policy and metrics of the NodePool controller.
+    pub node_pools: Policy,
     pub lookups: LookupMetrics,
 }
 

@@ -37,6 +37,7 @@ use hypershift_api::names;
 use hypershift_releaseinfo::{MirrorConfig, OciConfig, ProviderConfig};
 use hypershift_support::admin::{AdminState, serve};
 use hypershift_support::apply::Applier;
+use hypershift_support::controller::{Backoff, Policy};
 use hypershift_support::leader::LeaderElector;
 use hypershift_support::metrics::{LookupMetrics, ReconcileMetrics};
 use hypershift_support::telemetry::LogHandle;
@@ -53,6 +54,7 @@ struct Metrics {
     hosted_cluster: ReconcileMetrics,
     node_pool: ReconcileMetrics,
     lookups: LookupMetrics,
+    mirrors: management_mirrors::MirrorMetrics,
 }
 
 /// Runs the operator until it is stopped or loses its lease.
@@ -63,31 +65,63 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
     let metrics = start_admin(&config, log, Arc::clone(&ready)).await?;
 
     let identity = format!("{}-{}", hostname(), std::process::id());
-    // Held for the whole run: it renews the lease from the moment it is acquired, so the start-up
-    // below is covered too.
-    let mut leadership = None;
-    if config.leader_elect {
-        let elector = LeaderElector::new(
-            client.clone(),
-            &config.namespace,
-            "hypershift-operator-lock",
-            &identity,
-            config.leader_election,
-        )
-        .context("leader election")?;
-        // Standing by is a ready state: the process works as designed.
-        ready.store(true, Ordering::Relaxed);
-        info!(identity, "waiting for leadership");
-        leadership = Some(elector.acquire().await);
-        info!(identity, "leading");
+    if !config.leader_elect {
+        return operate(config, client, identity, metrics, ready).await;
     }
+    let elector = LeaderElector::new(
+        client.clone(),
+        &config.namespace,
+        "hypershift-operator-lock",
+        &identity,
+        config.leader_election,
+    )
+    .context("leader election")?;
+    // Standing by is a ready state: the process works as designed.
+    ready.store(true, Ordering::Relaxed);
+    info!(identity, "waiting for leadership");
+    // Held for the whole run: it renews the lease from the moment it is acquired, so start-up
+    // (discovery, the first read of the mirrors) is covered, and losing it stops start-up too.
+    let mut leadership = elector.acquire().await;
+    info!(identity, "leading");
+    tokio::select! {
+        biased;
+        lost = leadership.lost() => Err(anyhow::Error::new(lost).context("stopping: leadership lost")),
+        result = operate(config, client, identity, metrics, ready) => {
+            leadership.release().await.context("releasing the leader lease")?;
+            result
+        }
+    }
+}
 
+/// Detects the APIs, reads the mirrors, and runs both controllers.
+async fn operate(
+    config: OperatorConfig,
+    client: kube::Client,
+    identity: String,
+    metrics: Metrics,
+    ready: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
     let capabilities = management_mirrors::detect(&client)
         .await
         .context("detecting mirror APIs")?;
     log_missing(capabilities);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "hypershift-operator".into(),
+            instance: Some(identity),
+        },
+    );
     let provider = Arc::new(provider(&config));
-    let mut mirrors = management_mirrors::spawn(client.clone(), capabilities, Arc::clone(&provider));
+    let mut mirrors = management_mirrors::spawn(
+        client.clone(),
+        capabilities,
+        Arc::clone(&provider),
+        management_mirrors::Reporting {
+            recorder: recorder.clone(),
+            metrics: metrics.mirrors,
+        },
+    );
     // Render nothing before the mirror objects are read: carriers must not flap at start-up.
     mirrors
         .wait_for(|s| s.synced)
@@ -97,13 +131,7 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
 
     let ctx = Arc::new(Context {
         applier: Applier::new(client.clone(), names::HO_FIELD_MANAGER),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "hypershift-operator".into(),
-                instance: Some(identity),
-            },
-        ),
+        recorder,
         client,
         provider,
         mirrors: mirrors.clone(),
@@ -112,31 +140,17 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
             registry_ca_bundle: config.registry_ca_bundle.clone(),
             control_plane_operator_image: config.control_plane_operator_image.clone(),
             ignition_server_image: config.ignition_server_image.clone(),
+            route_api: capabilities.route,
         },
-        hosted_cluster_metrics: metrics.hosted_cluster,
-        node_pool_metrics: metrics.node_pool,
+        hosted_clusters: Policy::new(metrics.hosted_cluster, Backoff::default()),
+        node_pools: Policy::new(metrics.node_pool, Backoff::default()),
         lookups: metrics.lookups,
     });
-    let controllers = async {
-        tokio::join!(
-            hostedcluster::run(Arc::clone(&ctx), mirror_changes(mirrors)),
-            nodepool::run(Arc::clone(&ctx))
-        );
-    };
-    if let Some(mut leadership) = leadership {
-        // Biased: leadership lost during start-up means the controllers never start.
-        tokio::select! {
-            biased;
-            lost = leadership.lost() => Err(anyhow::Error::new(lost).context("stopping: leadership lost")),
-            () = controllers => {
-                leadership.release().await.context("releasing the leader lease")?;
-                Ok(())
-            }
-        }
-    } else {
-        controllers.await;
-        Ok(())
-    }
+    tokio::join!(
+        hostedcluster::run(Arc::clone(&ctx), mirror_changes(mirrors)),
+        nodepool::run(Arc::clone(&ctx))
+    );
+    Ok(())
 }
 
 /// Registers the metrics and serves the admin routes.
@@ -150,6 +164,7 @@ async fn start_admin(
         hosted_cluster: ReconcileMetrics::register(&mut registry, "hostedcluster"),
         node_pool: ReconcileMetrics::register(&mut registry, "nodepool"),
         lookups: LookupMetrics::register(&mut registry, "hostedcluster"),
+        mirrors: management_mirrors::MirrorMetrics::register(&mut registry),
     };
     let (admin_addr, _task) = serve(
         config.admin_addr,
@@ -165,19 +180,25 @@ async fn start_admin(
     Ok(metrics)
 }
 
-/// One item per change of the rule set: every HostedCluster is requeued on each. The last hash
-/// seen travels with the stream, so a change arriving while the previous one is handled is not lost.
+/// One item per change of the rule set or of its invalid entries (every HostedCluster reports
+/// them): every HostedCluster is requeued on each. The last state seen travels with the stream,
+/// so a change arriving while the previous one is handled is not lost.
 fn mirror_changes(
     mut rx: tokio::sync::watch::Receiver<management_mirrors::MirrorState>,
 ) -> futures::stream::BoxStream<'static, ()> {
-    let first = rx.borrow_and_update().set.content_hash().to_owned();
-    futures::stream::unfold((rx, first), |(mut rx, mut last)| async move {
+    let seen = |s: &management_mirrors::MirrorState| (s.set.content_hash().to_owned(), s.problems.clone());
+    let first = seen(&rx.borrow_and_update());
+    futures::stream::unfold((rx, first), move |(mut rx, mut last)| async move {
         loop {
             rx.changed().await.ok()?;
-            let hash = rx.borrow_and_update().set.content_hash().to_owned();
-            if hash != last {
-                info!(hash, "management mirrors changed; requeueing every HostedCluster");
-                last = hash;
+            let now = seen(&rx.borrow_and_update());
+            if now != last {
+                info!(
+                    hash = now.0,
+                    problems = now.1.len(),
+                    "management mirrors changed; requeueing every HostedCluster"
+                );
+                last = now;
                 return Some(((), (rx, last)));
             }
         }
@@ -195,6 +216,12 @@ fn log_missing(capabilities: management_mirrors::Capabilities) {
         if !present {
             warn!(kind, "mirror API not served; watching for its CRD");
         }
+    }
+    if !capabilities.route {
+        warn!(
+            kind = "Route",
+            "route.openshift.io/v1 not served; HostedClusters cannot publish Ignition by Route"
+        );
     }
 }
 

@@ -14,6 +14,11 @@
 //! without a restart. The state is published only when the rule set or its problems change, and
 //! only after every present kind has been listed once, so a starting operator never renders
 //! control planes from a half-read mirror set (which would roll their pods twice).
+//!
+//! An invalid entry is left out of the set and reported three ways: in the state (every
+//! HostedCluster's `ValidManagementMirrors` condition names the object and the field), in the
+//! `management_mirrors_invalid_entries{kind}` gauge, and as a Warning Event on the mirror object
+//! itself, once per new problem.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,10 +27,16 @@ use futures::StreamExt as _;
 use hypershift_api::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageTagMirrorSet};
 use hypershift_mirrors::{ManagementMirrors, MirrorSetBuilder};
 use hypershift_releaseinfo::StandardProvider;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::WatchStreamExt as _;
+use kube::runtime::events::Recorder;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt as _};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
@@ -40,6 +51,15 @@ pub enum MirrorKind {
 
 impl MirrorKind {
     const ALL: [Self; 3] = [Self::Icsp, Self::Idms, Self::Itms];
+
+    /// The object kind, as written in YAML and Events.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Icsp => "ImageContentSourcePolicy",
+            Self::Idms => "ImageDigestMirrorSet",
+            Self::Itms => "ImageTagMirrorSet",
+        }
+    }
 
     /// `(group/version, plural)` as discovery lists it.
     fn api(self) -> (&'static str, &'static str) {
@@ -57,12 +77,18 @@ impl MirrorKind {
     }
 }
 
-/// Which mirror APIs the cluster serves.
+/// Which mirror APIs the cluster serves (followed for the whole run), and whether it serves
+/// Routes (detected once at start-up).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one flag per API, as discovery answers"
+)]
 pub struct Capabilities {
     pub icsp: bool,
     pub idms: bool,
     pub itms: bool,
+    pub route: bool,
 }
 
 impl Capabilities {
@@ -83,31 +109,93 @@ impl Capabilities {
     }
 }
 
+/// One mirror object with invalid entries; they were left out of the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorProblem {
+    pub kind: MirrorKind,
+    /// The object's name.
+    pub name: String,
+    /// Every invalid entry, naming the object and the field
+    /// (`ImageDigestMirrorSet "x": spec.imageDigestMirrors[1].source: …`).
+    pub message: String,
+}
+
 /// What the operator knows about the management mirrors.
 #[derive(Debug, Clone)]
 pub struct MirrorState {
     pub set: Arc<ManagementMirrors>,
     pub capabilities: Capabilities,
-    /// Invalid entries of mirror objects (each names the object and the field); they are left
-    /// out of the set.
-    pub problems: Vec<String>,
+    /// Mirror objects with invalid entries, by kind and name.
+    pub problems: Vec<MirrorProblem>,
     /// Every present kind has been listed at least once.
     pub synced: bool,
 }
 
-/// Asks discovery which mirror APIs exist (HyperShift's capability check).
+/// Asks discovery which mirror APIs exist (HyperShift's capability check), and whether Routes do.
 pub async fn detect(client: &Client) -> Result<Capabilities, kube::Error> {
     let mut caps = Capabilities::default();
     for kind in MirrorKind::ALL {
         let (gv, plural) = kind.api();
-        let present = match client.list_api_group_resources(gv).await {
-            Ok(list) => list.resources.iter().any(|r| r.name == plural),
-            Err(kube::Error::Api(e)) if e.code == 404 => false,
-            Err(e) => return Err(e),
-        };
-        caps.set(kind, present);
+        caps.set(kind, served(client, gv, plural).await?);
     }
+    caps.route = served(client, "route.openshift.io/v1", "routes").await?;
     Ok(caps)
+}
+
+async fn served(client: &Client, group_version: &str, plural: &str) -> Result<bool, kube::Error> {
+    match client.list_api_group_resources(group_version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// `management_mirrors_invalid_entries{kind}`: mirror objects with invalid entries, by kind.
+#[derive(Clone, Debug, Default)]
+pub struct MirrorMetrics {
+    invalid: Family<KindLabel, Gauge>,
+}
+
+impl MirrorMetrics {
+    /// Registers the gauge.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.sub_registry_with_prefix("management_mirrors").register(
+            "invalid_objects",
+            "Management mirror objects with invalid entries (left out of the mirror set), by kind",
+            m.invalid.clone(),
+        );
+        m
+    }
+
+    fn set(&self, problems: &[MirrorProblem]) {
+        for kind in MirrorKind::ALL {
+            let n = problems.iter().filter(|p| p.kind == kind).count();
+            self.invalid
+                .get_or_create(&KindLabel {
+                    kind: kind.kind().to_owned(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// Where invalid entries are reported besides the state.
+#[derive(Clone)]
+pub struct Reporting {
+    pub recorder: Recorder,
+    pub metrics: MirrorMetrics,
+}
+
+impl std::fmt::Debug for Reporting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporting").finish_non_exhaustive()
+    }
 }
 
 /// A change reported by a kind's watcher or the CRD watch.
@@ -124,6 +212,7 @@ pub fn spawn(
     client: Client,
     initial: Capabilities,
     provider: Arc<StandardProvider>,
+    reporting: Reporting,
 ) -> watch::Receiver<MirrorState> {
     let (state_tx, state_rx) = watch::channel(MirrorState {
         set: Arc::new(ManagementMirrors::default()),
@@ -148,7 +237,9 @@ pub fn spawn(
         });
     }
     tokio::spawn(watch_crds(client, changes_tx));
-    tokio::spawn(aggregate(initial, presence, changes_rx, state_tx, provider));
+    tokio::spawn(aggregate(
+        initial, presence, changes_rx, state_tx, provider, reporting,
+    ));
     state_rx
 }
 
@@ -266,6 +357,7 @@ async fn aggregate(
     mut changes: mpsc::Receiver<Change>,
     state: watch::Sender<MirrorState>,
     provider: Arc<StandardProvider>,
+    reporting: Reporting,
 ) {
     let mut capabilities = initial;
     let mut objects: BTreeMap<MirrorKind, BTreeMap<String, serde_json::Value>> = BTreeMap::new();
@@ -315,9 +407,8 @@ async fn aggregate(
                 synced,
                 "management mirrors"
             );
-            for p in &problems {
-                warn!(problem = %p, "invalid mirror entry ignored");
-            }
+            let previous = state.borrow().problems.clone();
+            report(&reporting, &objects, &previous, &problems).await;
             provider.inner().set_mirrors(set.clone());
             state.send_replace(MirrorState {
                 set: Arc::new(set),
@@ -329,31 +420,84 @@ async fn aggregate(
     }
 }
 
-/// The merged set and the invalid entries (objects as JSON, sorted by kind and name by the builder).
-fn build(
+/// Logs each problem, sets the gauge, and publishes a Warning Event on each object whose problem
+/// is new or changed (an unchanged problem is not announced again on every rebuild).
+async fn report(
+    reporting: &Reporting,
     objects: &BTreeMap<MirrorKind, BTreeMap<String, serde_json::Value>>,
-) -> (ManagementMirrors, Vec<String>) {
+    previous: &[MirrorProblem],
+    problems: &[MirrorProblem],
+) {
+    reporting.metrics.set(problems);
+    for p in problems.iter().filter(|p| !previous.contains(p)) {
+        warn!(kind = p.kind.kind(), name = p.name, problem = %p.message, "invalid mirror entries left out");
+        if let Some(reference) = objects
+            .get(&p.kind)
+            .and_then(|o| o.get(&p.name))
+            .map(|v| object_ref(p.kind, v))
+        {
+            hypershift_support::events::warn(
+                &reporting.recorder,
+                &reference,
+                "InvalidMirrorEntries",
+                &p.message,
+            )
+            .await;
+        }
+    }
+}
+
+/// The reference an Event about a mirror object needs (cluster-scoped: no namespace).
+fn object_ref(kind: MirrorKind, value: &serde_json::Value) -> ObjectReference {
+    let text = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    ObjectReference {
+        api_version: Some(kind.api().0.to_owned()),
+        kind: Some(kind.kind().to_owned()),
+        name: text("/metadata/name"),
+        uid: text("/metadata/uid"),
+        resource_version: text("/metadata/resourceVersion"),
+        ..ObjectReference::default()
+    }
+}
+
+/// The merged set and the objects with invalid entries (objects as JSON, sorted by kind and name
+/// by the builder).
+pub fn build(
+    objects: &BTreeMap<MirrorKind, BTreeMap<String, serde_json::Value>>,
+) -> (ManagementMirrors, Vec<MirrorProblem>) {
     let mut builder = MirrorSetBuilder::new();
     let mut problems = Vec::new();
     for (kind, by_name) in objects {
-        for value in by_name.values() {
+        for (name, value) in by_name {
             let result = match kind {
-                MirrorKind::Icsp => typed::<ImageContentSourcePolicy>(value).map(|o| builder.add_icsp(&o)),
-                MirrorKind::Idms => typed::<ImageDigestMirrorSet>(value).map(|o| builder.add_idms(&o)),
-                MirrorKind::Itms => typed::<ImageTagMirrorSet>(value).map(|o| builder.add_itms(&o)),
+                MirrorKind::Icsp => {
+                    typed::<ImageContentSourcePolicy>(*kind, value).map(|o| builder.add_icsp(&o))
+                }
+                MirrorKind::Idms => typed::<ImageDigestMirrorSet>(*kind, value).map(|o| builder.add_idms(&o)),
+                MirrorKind::Itms => typed::<ImageTagMirrorSet>(*kind, value).map(|o| builder.add_itms(&o)),
             };
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => problems.push(e.to_string()),
-                Err(e) => problems.push(e),
-            }
+            let message = match result {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("{} {name:?}: {e}", kind.kind()),
+            };
+            problems.push(MirrorProblem {
+                kind: *kind,
+                name: name.clone(),
+                message,
+            });
         }
     }
     (builder.build(), problems)
 }
 
-fn typed<K: DeserializeOwned>(value: &serde_json::Value) -> Result<K, String> {
-    serde_json::from_value(value.clone()).map_err(|e| format!("unreadable mirror object: {e}"))
+fn typed<K: DeserializeOwned>(kind: MirrorKind, value: &serde_json::Value) -> Result<K, String> {
+    serde_json::from_value(value.clone()).map_err(|e| format!("not a valid {}: {e}", kind.kind()))
 }
 
 fn watcher<K>(
@@ -364,4 +508,85 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
     kube::runtime::watcher(api, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(docs: &[(MirrorKind, &str)]) -> BTreeMap<MirrorKind, BTreeMap<String, serde_json::Value>> {
+        let mut out: BTreeMap<MirrorKind, BTreeMap<String, serde_json::Value>> = BTreeMap::new();
+        for (kind, yaml) in docs {
+            let value: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+            let name = value["metadata"]["name"].as_str().unwrap().to_owned();
+            out.entry(*kind).or_default().insert(name, value);
+        }
+        out
+    }
+
+    const IDMS: &str = "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: release\nspec:\n  imageDigestMirrors:\n  - source: quay.invalid/ocp/release\n    mirrors: [mirror.invalid/release]\n  - source: 'Not A Source'\n    mirrors: [mirror.invalid/x]\n";
+    const ICSP: &str = "apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\nmetadata:\n  name: old\nspec:\n  repositoryDigestMirrors:\n  - source: quay.invalid/ocp/release\n    mirrors: [icsp.invalid/release]\n";
+    const ITMS_UNREADABLE: &str = "apiVersion: config.openshift.io/v1\nkind: ImageTagMirrorSet\nmetadata:\n  name: broken\nspec:\n  imageTagMirrors: 7\n";
+
+    #[test]
+    fn objects_of_every_kind_merge_and_each_invalid_one_is_named() {
+        let (set, problems) = build(&objects(&[
+            (MirrorKind::Idms, IDMS),
+            (MirrorKind::Icsp, ICSP),
+            (MirrorKind::Itms, ITMS_UNREADABLE),
+        ]));
+        let rule = set
+            .rules()
+            .iter()
+            .find(|r| r.source.as_str() == "quay.invalid/ocp/release")
+            .unwrap();
+        let mirrors: Vec<&str> = rule.digest_mirrors.iter().map(|m| m.location.as_str()).collect();
+        assert_eq!(
+            mirrors,
+            ["mirror.invalid/release", "icsp.invalid/release"],
+            "IDMS before ICSP"
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(
+            (problems[0].kind, problems[0].name.as_str()),
+            (MirrorKind::Idms, "release")
+        );
+        assert!(
+            problems[0]
+                .message
+                .starts_with("ImageDigestMirrorSet \"release\": spec.imageDigestMirrors[1].source"),
+            "{}",
+            problems[0].message
+        );
+        assert_eq!(
+            (problems[1].kind, problems[1].name.as_str()),
+            (MirrorKind::Itms, "broken")
+        );
+        assert!(
+            problems[1]
+                .message
+                .starts_with("ImageTagMirrorSet \"broken\": not a valid ImageTagMirrorSet")
+        );
+    }
+
+    #[test]
+    fn the_merge_does_not_depend_on_arrival_order() {
+        let a = build(&objects(&[(MirrorKind::Idms, IDMS), (MirrorKind::Icsp, ICSP)]));
+        let b = build(&objects(&[(MirrorKind::Icsp, ICSP), (MirrorKind::Idms, IDMS)]));
+        assert_eq!(a.0.content_hash(), b.0.content_hash());
+        assert_eq!(a.1, b.1);
+        assert_eq!(
+            build(&BTreeMap::new()).0.content_hash(),
+            ManagementMirrors::default().content_hash()
+        );
+    }
+
+    #[test]
+    fn a_mirror_object_event_names_it() {
+        let value: serde_json::Value = serde_saphyr::from_str(IDMS).unwrap();
+        let r = object_ref(MirrorKind::Idms, &value);
+        assert_eq!(r.kind.as_deref(), Some("ImageDigestMirrorSet"));
+        assert_eq!(r.api_version.as_deref(), Some("config.openshift.io/v1"));
+        assert_eq!((r.name.as_deref(), r.namespace), (Some("release"), None));
+    }
 }

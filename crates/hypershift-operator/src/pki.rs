@@ -238,4 +238,51 @@ mod tests {
             first.serving_cert
         );
     }
+
+    /// Whether rustls' verifier (webpki) accepts `pki`'s serving certificate for `name`.
+    fn accepted_for(pki: &IgnitionPki, name: &str) -> bool {
+        use rustls::client::danger::ServerCertVerifier as _;
+        use rustls::pki_types::{ServerName, UnixTime};
+        let mut roots = rustls::RootCertStore::empty();
+        for der in hypershift_support::ca_bundle::parse(pki.ca_cert.as_bytes()).unwrap() {
+            roots.add(der).unwrap();
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let leaf = hypershift_support::ca_bundle::parse(pki.serving_cert.as_bytes())
+            .unwrap()
+            .remove(0);
+        verifier
+            .verify_server_cert(
+                &leaf,
+                &[],
+                &ServerName::try_from(name.to_owned()).unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .is_ok()
+    }
+
+    #[test]
+    fn the_serving_certificate_names_the_published_address() {
+        let published = crate::hostedcluster::validate::serving_names("clusters-a", Some("127.0.0.2"));
+        let pki = IgnitionPki::reconcile(None, None, &published, Timestamp::now()).unwrap();
+        assert!(
+            accepted_for(&pki, "127.0.0.2"),
+            "the NodePort address, as an IP SAN"
+        );
+        assert!(accepted_for(&pki, "ignition-server.clusters-a.svc"));
+        assert!(!accepted_for(&pki, "127.0.0.3"));
+        assert!(!accepted_for(&pki, "127.0.0.1"), "no loopback name by default");
+        let route = crate::hostedcluster::validate::serving_names(
+            "clusters-a",
+            Some("ignition.apps.example.invalid"),
+        );
+        let pki = IgnitionPki::reconcile(None, None, &route, Timestamp::now()).unwrap();
+        assert!(accepted_for(&pki, "ignition.apps.example.invalid"));
+    }
 }

@@ -24,13 +24,13 @@ fn service_link_variables_injected_into_the_pod_do_not_stop_start_up() {
     let out = operator(
         &["print-config"],
         &[
-            ("HYPERSHIFT_OPERATOR_SERVICE_HOST", "10.96.0.10"),
+            ("HYPERSHIFT_OPERATOR_SERVICE_HOST", "127.0.0.9"),
             ("HYPERSHIFT_OPERATOR_SERVICE_PORT", "443"),
-            ("HYPERSHIFT_OPERATOR_PORT", "tcp://10.96.0.10:443"),
-            ("HYPERSHIFT_OPERATOR_PORT_443_TCP", "tcp://10.96.0.10:443"),
+            ("HYPERSHIFT_OPERATOR_PORT", "tcp://127.0.0.9:443"),
+            ("HYPERSHIFT_OPERATOR_PORT_443_TCP", "tcp://127.0.0.9:443"),
             ("HYPERSHIFT_OPERATOR_PORT_443_TCP_PROTO", "tcp"),
             ("HYPERSHIFT_OPERATOR_PORT_443_TCP_PORT", "443"),
-            ("HYPERSHIFT_OPERATOR_PORT_443_TCP_ADDR", "10.96.0.10"),
+            ("HYPERSHIFT_OPERATOR_PORT_443_TCP_ADDR", "127.0.0.9"),
             ("HYPERSHIFT_OPERATOR_NAMESPACE", "from-env"),
         ],
     );

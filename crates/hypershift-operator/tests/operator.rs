@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use hypershift_api::conditions;
 use hypershift_api::openshift::ImageDigestMirrorSet;
+use hypershift_support::contract::{PayloadStatus, TokenSecret};
 use hypershift_testkit::cluster as kit;
 use hypershift_testkit::faults::StallingProxy;
 use hypershift_testkit::metric;
@@ -71,43 +72,43 @@ async fn assert_reconciling_again_changes_nothing(env: &Env) {
     );
 }
 
-/// A NodePool gets its token and user-data Secrets.
-async fn assert_node_pool_gets_token_and_user_data(env: &Env) {
-    env.node_pool("workers", "example").await;
+/// The NodePool `workers`' Secrets in the control-plane namespace: `(token Secrets, user-data Secrets)`.
+async fn node_pool_secrets(env: &Env) -> (Vec<Secret>, Vec<Secret>) {
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), CP);
-    let token = env
-        .eventually("the token Secret", WITHIN, || async {
-            secrets
-                .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .next()
+    secrets
+        .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .partition(|s| {
+            s.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("token-"))
+        })
+}
+
+/// A NodePool gets its token and user-data Secrets, both in the control-plane namespace (as
+/// upstream).
+async fn assert_node_pool_gets_token_and_user_data(env: &Env) -> (Secret, Secret) {
+    env.node_pool("workers", "example").await;
+    let (token, user_data) = env
+        .eventually("the token and user-data Secrets", WITHIN, || async {
+            let (mut tokens, mut user_data) = node_pool_secrets(env).await;
+            Some((tokens.pop()?, user_data.pop()?))
         })
         .await;
-    let data = token.data.unwrap();
-    assert_eq!(
-        String::from_utf8(data["release"].0.clone()).unwrap(),
-        env.release.source_reference()
-    );
-    let user_data: Api<Secret> = Api::namespaced(env.client.clone(), "clusters");
-    let ud = env
-        .eventually("the user-data Secret", WITHIN, || async {
-            user_data
-                .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .next()
-        })
-        .await;
-    let pointer: serde_json::Value = serde_json::from_slice(&ud.data.unwrap()["value"].0).unwrap();
+    let parsed = TokenSecret::from_secret(&token).unwrap();
+    assert_eq!(parsed.release, env.release.source_reference());
+    assert_eq!(parsed.node_pool, "clusters/workers");
+    let pointer: serde_json::Value =
+        serde_json::from_slice(&user_data.data.as_ref().unwrap()["value"].0).unwrap();
     assert_eq!(
         pointer["ignition"]["config"]["merge"][0]["source"],
         "https://127.0.0.1:30443/ignition"
     );
+    (token, user_data)
 }
 
 /// Reconciles that finished (the duration histogram's count).
@@ -336,11 +337,22 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
     let runs = |text: &str| metric(text, "hostedcluster_reconcile_runs_total").unwrap_or(0.0);
     let first = runs(&env.metrics().await);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let second = runs(&env.metrics().await);
+    let metrics = env.metrics().await;
+    let second = runs(&metrics);
     assert!(
         second - first <= 3.0,
         "reconciles kept running without a change: {first} then {second}"
     );
+    // Every reconcile of them asked to wait for a change: none scheduled a retry, however far
+    // away (a regression to "retry every 15 s" shows up here at once, not after 15 s).
+    let next = |n: &str| {
+        metric(
+            &metrics,
+            &format!("hostedcluster_reconcile_next_total{{next=\"{n}\"}}"),
+        )
+    };
+    assert!(next("await_change").unwrap_or(0.0) >= 3.0, "{metrics}");
+    assert_eq!((next("requeue"), next("backoff")), (None, None), "{metrics}");
 
     // Status writes do not start reconciles, but an annotation change does: the fix is seen.
     let hcs: Api<hypershift_api::hosted_cluster::HostedCluster> =
@@ -408,13 +420,9 @@ async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
     env.create_crd(support::HCP_CRD).await;
     env.start_operator(&[]);
     ready(&env, "example").await;
-    env.eventually("the token Secret", WITHIN, || async {
-        let secrets: Api<Secret> = Api::namespaced(env.client.clone(), CP);
-        let l = secrets
-            .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
-            .await
-            .ok()?;
-        (!l.items.is_empty()).then_some(())
+    env.eventually("the token and user-data Secrets", WITHIN, || async {
+        let (tokens, user_data) = node_pool_secrets(&env).await;
+        (!tokens.is_empty() && !user_data.is_empty()).then_some(())
     })
     .await;
     // Exactly one of everything.
@@ -427,14 +435,12 @@ async fn an_operator_killed_mid_reconcile_converges_after_a_restart() {
         .map(|d| d.metadata.name.clone().unwrap())
         .collect();
     assert_eq!(names, ["control-plane-operator", "ignition-server"]);
-    let tokens: Api<Secret> = Api::namespaced(env.client.clone(), CP);
-    let count = tokens
-        .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
-        .await
-        .unwrap()
-        .items
-        .len();
-    assert_eq!(count, 1, "one token Secret for the NodePool");
+    let (tokens, user_data) = node_pool_secrets(&env).await;
+    assert_eq!(
+        (tokens.len(), user_data.len()),
+        (1, 1),
+        "one token and one user-data Secret for the NodePool"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,4 +582,274 @@ async fn a_leader_whose_api_calls_stall_exits_before_the_standby_leads() {
     // The new leader reconciles what was created after the stall.
     ready(&env, "after").await;
     drop(standby);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trust_bundle_config_map_created_later_unblocks_its_hosted_cluster() {
+    let mut env = Env::with_release_mirror().await;
+    env.start_operator(&["--leader-elect=false"]);
+    let hc = env
+        .hosted_cluster_yaml("example", &env.release.source_reference())
+        .replace(
+            "  pullSecret:\n",
+            "  additionalTrustBundle:\n    name: user-ca\n  pullSecret:\n",
+        );
+    env.apply_yaml(&hc).await;
+    let (_, _, message) = env
+        .eventually(
+            "ValidConfiguration=False for the missing ConfigMap",
+            WITHIN,
+            || async {
+                env.condition("example", conditions::VALID_CONFIGURATION)
+                    .await
+                    .filter(|(s, _, _)| s == "False")
+            },
+        )
+        .await;
+    assert!(message.contains("user-ca"), "{message}");
+    // Nothing else changes: only the ConfigMap appearing can bring the HostedCluster back.
+    let ca = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../hypershift-support/tests/data/ca.pem"
+    ))
+    .unwrap();
+    env.apply_yaml(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: user-ca\n  namespace: clusters\ndata:\n  ca-bundle.crt: |\n{}",
+        ca.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    ))
+    .await;
+    ready(&env, "example").await;
+    let copy = env
+        .eventually("the user-ca-bundle copy", WITHIN, || async {
+            Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(env.client.clone(), CP)
+                .get_opt("user-ca-bundle")
+                .await
+                .ok()?
+        })
+        .await;
+    assert_eq!(copy.data.unwrap()["ca-bundle.crt"].trim(), ca.trim());
+}
+
+async fn tls_crt(env: &Env, secret: &str) -> Vec<u8> {
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), CP);
+    secrets.get(secret).await.unwrap().data.unwrap()["tls.crt"]
+        .0
+        .clone()
+}
+
+/// `ValidGeneratedPayload` of NodePool `workers`.
+async fn payload(env: &Env) -> Option<(String, String, String)> {
+    let np = Api::<hypershift_api::node_pool::NodePool>::namespaced(env.client.clone(), "clusters")
+        .get("workers")
+        .await
+        .ok()?;
+    let c = np
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == conditions::VALID_GENERATED_PAYLOAD)?;
+    Some((c.status, c.reason, c.message))
+}
+
+/// Whether rustls' verifier accepts the ignition serving certificate in `CP` for `name`.
+async fn serving_cert_valid_for(env: &Env, name: &str) -> bool {
+    use rustls::client::danger::ServerCertVerifier as _;
+    use rustls::pki_types::{ServerName, UnixTime};
+    let mut roots = rustls::RootCertStore::empty();
+    for der in hypershift_support::ca_bundle::parse(&tls_crt(env, "ignition-server-ca-cert").await).unwrap() {
+        roots.add(der).unwrap();
+    }
+    let leaf = hypershift_support::ca_bundle::parse(&tls_crt(env, "ignition-server-serving-cert").await)
+        .unwrap()
+        .remove(0);
+    rustls::client::WebPkiServerVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .unwrap()
+    .verify_server_cert(
+        &leaf,
+        &[],
+        &ServerName::try_from(name.to_owned()).unwrap(),
+        &[],
+        UnixTime::now(),
+    )
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ignition_endpoint_follows_the_node_port_strategy_and_the_certificate_names_it() {
+    let mut env = Env::with_release_mirror().await;
+    env.start_operator(&["--leader-elect=false"]);
+    let hc = env
+        .hosted_cluster_yaml("example", &env.release.source_reference())
+        .replace("address: 127.0.0.1", "address: 127.0.0.2");
+    env.apply_yaml(&hc).await;
+    ready(&env, "example").await;
+    let endpoint = env
+        .eventually("status.ignitionEndpoint", WITHIN, || async {
+            env.hosted_cluster("example").await?.status?.ignition_endpoint
+        })
+        .await;
+    assert_eq!(endpoint, "127.0.0.2:30443");
+    let service = Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.client.clone(), CP)
+        .get("ignition-server")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(service.type_.as_deref(), Some("NodePort"));
+    assert_eq!(service.ports.unwrap()[0].node_port, Some(30443));
+    assert!(
+        serving_cert_valid_for(&env, "127.0.0.2").await,
+        "the published address is in the SANs"
+    );
+    assert!(serving_cert_valid_for(&env, "ignition-server.clusters-example.svc").await);
+    assert!(!serving_cert_valid_for(&env, "127.0.0.1").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_pool_payload_is_valid_once_the_ignition_server_reports_it() {
+    let mut env = Env::with_release_mirror().await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    let (token, _) = assert_node_pool_gets_token_and_user_data(&env).await;
+    let (status, reason, _) = env
+        .eventually("ValidGeneratedPayload", WITHIN, || payload(&env))
+        .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("Unknown", "WaitingForIgnitionServer")
+    );
+
+    // What the ignition server does (its Role allows exactly this): a merge patch of the report.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), CP);
+    let name = token.metadata.name.clone().unwrap();
+    let report = |status: PayloadStatus| {
+        let secrets = secrets.clone();
+        let name = name.clone();
+        async move {
+            secrets
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(status.to_merge_patch()),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    report(PayloadStatus::generated()).await;
+    env.eventually("ValidGeneratedPayload=True", WITHIN, || async {
+        payload(&env).await.filter(|(s, _, _)| s == "True")
+    })
+    .await;
+    report(PayloadStatus {
+        reason: "InvalidConfig".into(),
+        message: "failed to decode and decompress config".into(),
+    })
+    .await;
+    let (_, reason, message) = env
+        .eventually("ValidGeneratedPayload=False", WITHIN, || async {
+            payload(&env).await.filter(|(s, _, _)| s == "False")
+        })
+        .await;
+    assert_eq!(
+        (reason.as_str(), message.as_str()),
+        ("InvalidConfig", "failed to decode and decompress config")
+    );
+    // The operator's own applies keep the ignition server's keys.
+    let again = TokenSecret::from_secret(&secrets.get(&name).await.unwrap()).unwrap();
+    assert_eq!(again.token, TokenSecret::from_secret(&token).unwrap().token);
+
+    // A status write by someone else does not start a NodePool reconcile (nor would its own).
+    let runs = |m: &str| metric(m, "nodepool_reconcile_runs_total").unwrap_or(0.0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = runs(&env.metrics().await);
+    Api::<hypershift_api::node_pool::NodePool>::namespaced(env.client.clone(), "clusters")
+        .patch_status(
+            "workers",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(
+                    serde_json::json!([{"op": "add", "path": "/status/conditions/-", "value": {
+                        "type": "ExternalCheck", "status": "True", "reason": "Fine", "message": "",
+                        "lastTransitionTime": "2026-12-01T00:00:00Z"
+                    }}]),
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        runs(&env.metrics().await) <= before,
+        "a status-only change started a reconcile"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_mirror_entry_is_a_condition_a_metric_and_an_event() {
+    let mut env = Env::with_release_mirror().await;
+    env.start_operator(&["--leader-elect=false"]);
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    env.apply_yaml(
+        "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: typo\nspec:\n  imageDigestMirrors:\n  - source: 'quay.invalid/Not Valid'\n    mirrors: [mirror.invalid/x]\n",
+    )
+    .await;
+    let (_, reason, message) = env
+        .eventually("ValidManagementMirrors=False", WITHIN, || async {
+            env.condition("example", conditions::VALID_MANAGEMENT_MIRRORS)
+                .await
+                .filter(|(s, _, _)| s == "False")
+        })
+        .await;
+    assert_eq!(reason, "InvalidMirrorEntries");
+    assert!(
+        message.contains("ImageDigestMirrorSet \"typo\": spec.imageDigestMirrors[0].source"),
+        "{message}"
+    );
+    let metrics = env.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "management_mirrors_invalid_objects{kind=\"ImageDigestMirrorSet\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    let event = env
+        .eventually("a Warning Event on the IDMS", WITHIN, || async {
+            Api::<k8s_openapi::api::events::v1::Event>::all(env.client.clone())
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("typo"))
+        })
+        .await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(event.reason.as_deref(), Some("InvalidMirrorEntries"));
+    assert_eq!(
+        event.regarding.unwrap().kind.as_deref(),
+        Some("ImageDigestMirrorSet")
+    );
+    // Fixed: the condition turns True again and the gauge drops.
+    Api::<ImageDigestMirrorSet>::all(env.client.clone())
+        .delete("typo", &DeleteParams::default())
+        .await
+        .unwrap();
+    env.eventually("ValidManagementMirrors=True", WITHIN, || async {
+        env.condition("example", conditions::VALID_MANAGEMENT_MIRRORS)
+            .await
+            .filter(|(s, _, _)| s == "True")
+    })
+    .await;
 }

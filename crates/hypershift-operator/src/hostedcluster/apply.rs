@@ -5,6 +5,7 @@
 use std::marker::PhantomData;
 
 use hypershift_api::names;
+use hypershift_api::openshift::Route;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::build::{Applied, ControlPlaneResources, Prepared, Workload, owned_selector};
@@ -28,6 +29,7 @@ pub async fn apply(
         control_plane_operator,
         ignition_server,
         ignition_service,
+        ignition_route,
         state: PhantomData,
     } = resources;
     let a = &ctx.applier;
@@ -63,8 +65,17 @@ pub async fn apply(
         .await?;
     // 4. The control plane's spec, for the control-plane-operator.
     let hosted_control_plane = a.apply(&hosted_control_plane).await?;
-    // 5. Services, then the Deployments last.
+    // 5. Services and Routes (a Route no longer wanted goes), then the Deployments last.
     let ignition_service = a.apply(&ignition_service).await?;
+    let ignition_route = if let Some(route) = ignition_route {
+        Some(a.apply(&route).await?)
+    } else {
+        if ctx.defaults.route_api {
+            a.delete_orphans::<Route>(&cp_namespace, &owned_selector(), &[])
+                .await?;
+        }
+        None
+    };
     let control_plane_operator = apply_workload_deployment(ctx, control_plane_operator).await?;
     let ignition_server = apply_workload_deployment(ctx, ignition_server).await?;
     Ok(ControlPlaneResources {
@@ -78,6 +89,7 @@ pub async fn apply(
         control_plane_operator,
         ignition_server,
         ignition_service,
+        ignition_route,
         state: PhantomData,
     })
 }

@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
+use hypershift_api::openshift::Route;
 use hypershift_mirrors::ImageRef;
 use hypershift_releaseinfo::{LookupError, PullSecret, ReleaseImage, ReleaseProvider as _, Served};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::{Api, ResourceExt as _};
 
 use super::error::Error;
+use super::validate::{IgnitionPublishing, Published, serving_names};
 use crate::context::Context;
 use crate::management_mirrors::MirrorState;
 pub use crate::pki::IgnitionPki;
@@ -31,6 +33,8 @@ pub struct Dereferenced {
     /// The release lookup, when there was a usable reference and pull secret.
     pub release: Option<Result<Served<ReleaseImage>, LookupError>>,
     pub pki: IgnitionPki,
+    /// What the cluster filled in for the published ignition server (node port, addresses).
+    pub published: Published,
     /// Available replicas of the CPO and ignition-server Deployments, if they exist.
     pub control_plane_operator_available: Option<bool>,
     pub ignition_server_available: Option<bool>,
@@ -51,7 +55,16 @@ pub async fn dereference(ctx: &Context, hc: Arc<HostedCluster>) -> Result<Derefe
     };
     let mirrors = ctx.mirrors.borrow().clone();
     let release = lookup_release(ctx, &hc.spec.release.image, &pull_secret).await;
-    let pki = read_pki(ctx, &cp_namespace).await?;
+    // An invalid strategy is reported by `validate`; the certificate then names the Service only.
+    let publishing = IgnitionPublishing::from_spec(&hc, ctx.defaults.route_api).ok();
+    let published = read_published(ctx, &cp_namespace, publishing.as_ref()).await?;
+    let published_host = publishing.as_ref().and_then(|p| p.published_host(&published));
+    let pki = read_pki(
+        ctx,
+        &cp_namespace,
+        &serving_names(&cp_namespace, published_host.as_deref()),
+    )
+    .await?;
     let (control_plane_operator_available, ignition_server_available) =
         read_availability(ctx, &cp_namespace).await?;
     Ok(Dereferenced {
@@ -61,6 +74,7 @@ pub async fn dereference(ctx: &Context, hc: Arc<HostedCluster>) -> Result<Derefe
         mirrors,
         release,
         pki,
+        published,
         control_plane_operator_available,
         ignition_server_available,
     })
@@ -133,8 +147,55 @@ async fn lookup_release(
     Some(result)
 }
 
+/// The node port, load-balancer address or Route host the cluster assigned to the published
+/// ignition server, as far as the strategy needs one.
+async fn read_published(
+    ctx: &Context,
+    cp_namespace: &str,
+    publishing: Option<&IgnitionPublishing>,
+) -> Result<Published, Error> {
+    let name = names::IGNITION_SERVER;
+    let mut published = Published::default();
+    match publishing {
+        Some(
+            IgnitionPublishing::NodePort { port: None, .. }
+            | IgnitionPublishing::LoadBalancer { hostname: None },
+        ) => {
+            let service = Api::<Service>::namespaced(ctx.client.clone(), cp_namespace)
+                .get_opt(name)
+                .await
+                .map_err(read(format!("service {cp_namespace}/{name}")))?;
+            published.node_port = service
+                .as_ref()
+                .and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first()?.node_port);
+            published.load_balancer_address = service.as_ref().and_then(|s| {
+                let ingress = s
+                    .status
+                    .as_ref()?
+                    .load_balancer
+                    .as_ref()?
+                    .ingress
+                    .as_ref()?
+                    .first()?
+                    .clone();
+                ingress.hostname.or(ingress.ip).filter(|a| !a.is_empty())
+            });
+        }
+        Some(IgnitionPublishing::Route { hostname: None }) => {
+            published.route_host = Api::<Route>::namespaced(ctx.client.clone(), cp_namespace)
+                .get_opt(name)
+                .await
+                .map_err(read(format!("route {cp_namespace}/{name}")))?
+                .and_then(|r| r.spec.host)
+                .filter(|h| !h.is_empty());
+        }
+        _ => {}
+    }
+    Ok(published)
+}
+
 /// The ignition server's PKI from its Secrets, generated where missing or stale.
-async fn read_pki(ctx: &Context, cp_namespace: &str) -> Result<IgnitionPki, Error> {
+async fn read_pki(ctx: &Context, cp_namespace: &str, names: &[String]) -> Result<IgnitionPki, Error> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), cp_namespace);
     let get = |name: &'static str| {
         let secrets = secrets.clone();
@@ -150,7 +211,7 @@ async fn read_pki(ctx: &Context, cp_namespace: &str) -> Result<IgnitionPki, Erro
     IgnitionPki::reconcile(
         ca.as_ref(),
         serving.as_ref(),
-        &serving_names(cp_namespace),
+        names,
         k8s_openapi::jiff::Timestamp::now(),
     )
     .map_err(Error::Pki)
@@ -171,16 +232,4 @@ async fn read_availability(ctx: &Context, cp_namespace: &str) -> Result<(Option<
         *slot = found.map(|d| d.status.and_then(|s| s.available_replicas).unwrap_or(0) > 0);
     }
     Ok((out[0], out[1]))
-}
-
-/// The names the ignition server's certificate covers: its Service's in-cluster names, and
-/// loopback for local runs.
-pub fn serving_names(cp_namespace: &str) -> Vec<String> {
-    let svc = names::IGNITION_SERVER;
-    vec![
-        format!("{svc}.{cp_namespace}.svc"),
-        format!("{svc}.{cp_namespace}.svc.cluster.local"),
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-    ]
 }

@@ -1,8 +1,10 @@
 //! Errors of the HostedCluster reconcile, each with a bounded category (metrics label, event reason).
 
 use hypershift_support::apply::ApplyError;
+use hypershift_support::controller::{ControllerError, Retry};
 
-/// Why a reconcile could not finish.
+/// Why a reconcile could not finish. Every cause is transient (the API server or a registry):
+/// invalid input is not an error but a condition, and waits for a change.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {what}: {source}")]
@@ -21,9 +23,8 @@ pub enum Error {
     Finalizer(String),
 }
 
-impl Error {
-    /// A bounded label.
-    pub fn category(&self) -> &'static str {
+impl ControllerError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Self::Read { .. } => "read",
             Self::Pki(_) => "pki",
@@ -33,5 +34,9 @@ impl Error {
             Self::Lookup(_) => "release_lookup",
             Self::Finalizer(_) => "finalizer",
         }
+    }
+
+    fn retry(&self) -> Retry {
+        Retry::Backoff
     }
 }

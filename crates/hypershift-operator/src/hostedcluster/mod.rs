@@ -5,9 +5,15 @@
 //! ```
 //!
 //! Invalid input sets a False condition naming the offending value and waits for a change; a
-//! failed release lookup retries after a pause; everything applied is requeued every ten minutes
-//! (tags are re-resolved, certificates renewed). Deletion is guarded by a finalizer that removes
-//! the control-plane namespace.
+//! transient failure (a registry or the API server) backs off exponentially per HostedCluster
+//! (`hypershift_support::controller::Policy`); everything applied is looked at again every ten
+//! minutes (tags are re-resolved, certificates renewed). Deletion is guarded by a finalizer that
+//! removes the control-plane namespace.
+//!
+//! A reconcile starts when something it reads changes: the HostedCluster's spec, labels,
+//! annotations or finalizers (not its status, which it writes itself), an owned Deployment,
+//! Service or Route, the pull secret or trust-bundle ConfigMap it names (watched by metadata
+//! only), or the management mirrors.
 
 pub mod apply;
 pub mod build;
@@ -22,18 +28,21 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
+use hypershift_api::openshift::Route;
 use hypershift_support::apply::delete_if_present;
+use hypershift_support::controller::Next;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::api::DeleteParams;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{
     Controller, Predicate as _, PredicateConfig, WatchStreamExt as _, predicates, reflector, watcher,
 };
-use kube::{Api, ResourceExt as _};
-use tracing::{info, instrument, warn};
+use kube::{Api, Resource, ResourceExt as _};
+use tracing::{info, instrument};
 
 use crate::context::Context;
 use error::Error;
@@ -41,8 +50,6 @@ use status::Outcome;
 
 /// How often an applied HostedCluster is looked at again without any event.
 const RESYNC: Duration = Duration::from_mins(10);
-/// The pause before retrying after a failure.
-const RETRY: Duration = Duration::from_secs(15);
 
 /// Runs the controller until the stream of reconciles ends.
 pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = ()> + Send + 'static) {
@@ -65,30 +72,49 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
             .combine(predicates::finalizers),
         PredicateConfig::default(),
     );
-    let controller = Controller::for_stream(hosted_clusters, store.clone())
-        .with_config(controller::Config::default().concurrency(crate::MAX_CONCURRENT_RECONCILES));
-    let owned = watcher::Config::default().labels(&build::owned_selector());
-    controller
+    let owned = || watcher::Config::default().labels(&build::owned_selector());
+    let mut controller = Controller::for_stream(hosted_clusters, store.clone())
+        .with_config(controller::Config::default().concurrency(crate::MAX_CONCURRENT_RECONCILES))
         // Owned objects live in another namespace: traced back by the owner annotation.
-        .watches(Api::<Deployment>::all(client.clone()), owned, |d: Deployment| {
-            owner_of(&d)
-        })
-        // A pull secret changing (or appearing) affects every HostedCluster naming it.
         .watches(
-            Api::<Secret>::all(client),
-            watcher::Config::default(),
-            move |secret: Secret| {
-                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|hc| {
-                        hc.namespace().as_deref() == Some(ns.as_str()) && hc.spec.pull_secret.name == name
-                    })
-                    .map(|hc| ObjectRef::from_obj(&*hc))
-                    .collect::<Vec<_>>()
-            },
+            Api::<Deployment>::all(client.clone()),
+            owned(),
+            |d: Deployment| owner_of(&d),
         )
+        // The node port or load-balancer address the cluster assigns ends up in the endpoint and
+        // the serving certificate.
+        .watches(Api::<Service>::all(client.clone()), owned(), |s: Service| {
+            owner_of(&s)
+        });
+    if ctx.defaults.route_api {
+        controller = controller.watches(Api::<Route>::all(client.clone()), owned(), |r: Route| {
+            owner_of(&r)
+        });
+    }
+    // A pull secret or trust bundle that appears or changes affects every HostedCluster naming
+    // it. Metadata only: the operator never holds every Secret's data in memory.
+    let secrets = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let config_maps = watcher(
+        Api::<PartialObjectMeta<ConfigMap>>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (by_secret, by_config_map) = (store.clone(), store);
+    controller
+        .watches_stream(secrets, move |s| {
+            naming(&by_secret, &s, |hc| Some(hc.spec.pull_secret.name.as_str()))
+        })
+        .watches_stream(config_maps, move |cm| {
+            naming(&by_config_map, &cm, |hc| {
+                hc.spec.additional_trust_bundle.as_ref().map(|b| b.name.as_str())
+            })
+        })
         .reconcile_all_on(mirror_changes)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -99,19 +125,34 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
         .await;
 }
 
+/// The HostedClusters in `obj`'s namespace whose `name_of` is `obj`'s name.
+fn naming(
+    store: &Store<HostedCluster>,
+    obj: &impl Resource,
+    name_of: impl Fn(&HostedCluster) -> Option<&str>,
+) -> Vec<ObjectRef<HostedCluster>> {
+    let (ns, name) = (obj.meta().namespace.clone(), obj.meta().name.clone());
+    store
+        .state()
+        .into_iter()
+        .filter(|hc| hc.namespace() == ns && name_of(hc).is_some() && name_of(hc) == name.as_deref())
+        .map(|hc| ObjectRef::from_obj(&*hc))
+        .collect()
+}
+
 fn owner_of<K: kube::Resource>(obj: &K) -> Option<ObjectRef<HostedCluster>> {
-    let owner = obj
-        .meta()
-        .annotations
-        .as_ref()?
-        .get(names::HOSTED_CLUSTER_ANNOTATION)?;
-    let (ns, name) = owner.split_once('/')?;
-    Some(ObjectRef::new(name).within(ns))
+    let (ns, name) = hypershift_support::meta::owner_of(obj.meta(), names::HOSTED_CLUSTER_ANNOTATION)?;
+    Some(ObjectRef::new(&name).within(&ns))
+}
+
+fn key(hc: &HostedCluster) -> String {
+    format!("{}/{}", hc.namespace().unwrap_or_default(), hc.name_any())
 }
 
 #[instrument(skip(hc, ctx), fields(hc = %hc.name_any(), ns = %hc.namespace().unwrap_or_default()))]
 async fn reconcile(hc: Arc<HostedCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.hosted_cluster_metrics.start();
+    let _timer = ctx.hosted_clusters.metrics.start();
+    let key = key(&hc);
     let api: Api<HostedCluster> = Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
     Box::pin(finalizer(
         &api,
@@ -123,6 +164,7 @@ async fn reconcile(hc: Arc<HostedCluster>, ctx: Arc<Context>) -> Result<Action, 
                 FinalizerEvent::Apply(hc) => Box::pin(reconcile_apply(hc, &ctx)).await,
                 FinalizerEvent::Cleanup(hc) => cleanup(hc, &ctx).await,
             }
+            .map(|next| ctx.hosted_clusters.succeeded(&key, next))
         },
     ))
     .await
@@ -133,7 +175,8 @@ async fn reconcile(hc: Arc<HostedCluster>, ctx: Arc<Context>) -> Result<Action, 
     })
 }
 
-async fn reconcile_apply(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action, Error> {
+/// The pipeline, as a table of contents.
+async fn reconcile_apply(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Next, Error> {
     let d = dereference::dereference(ctx, Arc::clone(&hc)).await?;
     let valid = match validate::validate(&d, &ctx.defaults) {
         Ok(valid) => valid,
@@ -146,14 +189,14 @@ async fn reconcile_apply(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action
                 problems = problems.len(),
                 "invalid HostedCluster; waiting for a change"
             );
-            return Ok(Action::await_change());
+            return Ok(Next::AwaitChange);
         }
     };
     let prepared = build::build(&valid);
     match Box::pin(apply::apply(ctx, prepared)).await {
-        Ok(_applied) => {
-            status::write(ctx, &hc, &d, &Outcome::Applied(&valid)).await?;
-            Ok(Action::requeue(RESYNC))
+        Ok(applied) => {
+            status::write(ctx, &hc, &d, &Outcome::Applied(&valid, &applied)).await?;
+            Ok(Next::Requeue(RESYNC))
         }
         Err(e) => {
             status::write(ctx, &hc, &d, &Outcome::ApplyFailed(&valid, &e)).await?;
@@ -162,7 +205,7 @@ async fn reconcile_apply(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action
     }
 }
 
-async fn cleanup(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Next, Error> {
     let namespace = names::control_plane_namespace(&hc.namespace().unwrap_or_default(), &hc.name_any());
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     match delete_if_present(&api, &namespace, &DeleteParams::background()).await {
@@ -170,7 +213,7 @@ async fn cleanup(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action, Error>
         Ok(false) => {}
         Err(source) => return Err(Error::Cleanup { namespace, source }),
     }
-    Ok(Action::await_change())
+    Ok(Next::AwaitChange)
 }
 
 #[allow(
@@ -178,7 +221,5 @@ async fn cleanup(hc: Arc<HostedCluster>, ctx: &Context) -> Result<Action, Error>
     reason = "kube's Controller passes the object and context by value"
 )]
 fn error_policy(hc: Arc<HostedCluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.hosted_cluster_metrics.failed(error.category());
-    warn!(hc = %hc.name_any(), category = error.category(), error = %error, "reconcile failed; retrying");
-    Action::requeue(RETRY)
+    ctx.hosted_clusters.failed(&key(&hc), error)
 }

@@ -1,17 +1,20 @@
 //! Step 5: the HostedCluster's status: conditions with upstream types where they exist, ours
 //! otherwise, the ignition endpoint, and where the release image came from. Written only when it
 //! changes, so a reconcile that changes nothing causes no watch event; a condition's
-//! `lastTransitionTime` moves only when its status does.
+//! `lastTransitionTime` moves only when its status does (`hypershift_support::conditions`).
+//! A condition that newly turns False (or says something new while False) is also a Warning
+//! Event, except the waiting states.
 
 use hypershift_api::conditions::{self, reasons};
 use hypershift_api::hosted_cluster::{HostedCluster, HostedClusterStatus, ReleaseImageSource};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use hypershift_support::conditions::{Wanted, merge, newly_failing};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource as _, ResourceExt as _};
 use serde_json::json;
 
+use super::build::{Applied, ControlPlaneResources};
 use super::dereference::Dereferenced;
 use super::error::Error;
 use super::validate::{Invalid, ValidatedHostedCluster};
@@ -21,21 +24,27 @@ use crate::context::Context;
 #[derive(Debug)]
 pub enum Outcome<'a> {
     Invalid(&'a [Invalid]),
-    Applied(&'a ValidatedHostedCluster),
+    Applied(&'a ValidatedHostedCluster, &'a ControlPlaneResources<Applied>),
     ApplyFailed(&'a ValidatedHostedCluster, &'a Error),
 }
 
-struct Wanted {
-    type_: &'static str,
-    status: bool,
-    reason: &'static str,
-    message: String,
-}
+/// Reasons that mean "not yet", not "broken": no Warning Event for them.
+const WAITING: &[&str] = &[reasons::WAITING_FOR_AVAILABLE, reasons::NOT_FOUND];
 
-fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
+/// Every condition this controller owns, for `outcome`.
+pub fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
     let invalid: &[Invalid] = match outcome {
         Outcome::Invalid(p) => p,
         _ => &[],
+    };
+    // Availability from the Deployments as just applied (the apply answer carries their status),
+    // else as read before.
+    let (cpo, ignition) = match outcome {
+        Outcome::Applied(_, applied) => (
+            Some(available(&applied.control_plane_operator.deployment)),
+            Some(available(&applied.ignition_server.deployment)),
+        ),
+        _ => (d.control_plane_operator_available, d.ignition_server_available),
     };
     vec![
         validity(
@@ -45,18 +54,19 @@ fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
         ),
         validity(invalid, conditions::VALID_RELEASE_IMAGE, "Release image is valid"),
         release_resolved(d),
+        management_mirrors(d),
         reconciliation(outcome),
         availability(
             conditions::IGNITION_ENDPOINT_AVAILABLE,
-            d.ignition_server_available,
+            ignition,
             "Ignition server",
         ),
-        availability(
-            conditions::AVAILABLE,
-            d.control_plane_operator_available,
-            "Control plane operator",
-        ),
+        availability(conditions::AVAILABLE, cpo, "Control plane operator"),
     ]
+}
+
+fn available(d: &Deployment) -> bool {
+    d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0
 }
 
 /// True unless some problem fails `type_`; then False with the first problem's reason and every
@@ -64,33 +74,26 @@ fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
 fn validity(invalid: &[Invalid], type_: &'static str, ok: &str) -> Wanted {
     let found: Vec<&Invalid> = invalid.iter().filter(|p| p.condition == type_).collect();
     match found.first() {
-        Some(first) => Wanted {
+        Some(first) => Wanted::falsy(
             type_,
-            status: false,
-            reason: first.reason,
-            message: found
-                .iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        },
-        None => Wanted {
-            type_,
-            status: true,
-            reason: reasons::AS_EXPECTED,
-            message: ok.to_owned(),
-        },
+            first.reason,
+            joined(found.iter().map(|p| p.message.as_str())),
+        ),
+        None => Wanted::truthy(type_, reasons::AS_EXPECTED, ok),
     }
+}
+
+fn joined<'a>(messages: impl Iterator<Item = &'a str>) -> String {
+    messages.collect::<Vec<_>>().join("; ")
 }
 
 fn release_resolved(d: &Dereferenced) -> Wanted {
     let type_ = conditions::RELEASE_IMAGE_RESOLVED;
     match &d.release {
-        Some(Ok(served)) => Wanted {
+        Some(Ok(served)) => Wanted::truthy(
             type_,
-            status: true,
-            reason: reasons::AS_EXPECTED,
-            message: format!(
+            reasons::AS_EXPECTED,
+            format!(
                 "release {} served by {} ({}); management mirrors {}",
                 served.value.version(),
                 served.pulled_from,
@@ -101,122 +104,87 @@ fn release_resolved(d: &Dereferenced) -> Wanted {
                 },
                 d.mirrors.set.content_hash()
             ),
-        },
-        Some(Err(e)) => Wanted {
+        ),
+        Some(Err(e)) => Wanted::falsy(type_, reasons::LOOKUP_FAILED, e.to_string()),
+        None => Wanted::falsy(
             type_,
-            status: false,
-            reason: reasons::LOOKUP_FAILED,
-            message: e.to_string(),
-        },
-        None => Wanted {
-            type_,
-            status: false,
-            reason: reasons::INVALID_CONFIGURATION,
-            message: "not looked up: the release image or the pull secret is invalid".into(),
-        },
+            reasons::INVALID_CONFIGURATION,
+            "not looked up: the release image or the pull secret is invalid",
+        ),
     }
+}
+
+/// Ours: whether every management mirror object could be read. An invalid entry is left out of
+/// the mirror set, so pulls it was meant to redirect go elsewhere; every HostedCluster is told,
+/// with the object and the field.
+fn management_mirrors(d: &Dereferenced) -> Wanted {
+    let type_ = conditions::VALID_MANAGEMENT_MIRRORS;
+    if d.mirrors.problems.is_empty() {
+        return Wanted::truthy(
+            type_,
+            reasons::AS_EXPECTED,
+            format!("management mirrors {} are valid", d.mirrors.set.content_hash()),
+        );
+    }
+    Wanted::falsy(
+        type_,
+        reasons::INVALID_MIRROR_ENTRIES,
+        format!(
+            "invalid entries were left out of the management mirrors: {}",
+            joined(d.mirrors.problems.iter().map(|p| p.message.as_str()))
+        ),
+    )
 }
 
 fn reconciliation(outcome: &Outcome<'_>) -> Wanted {
     let type_ = conditions::RECONCILIATION_SUCCEEDED;
     match outcome {
-        Outcome::Applied(_) => Wanted {
+        Outcome::Applied(..) => Wanted::truthy(
             type_,
-            status: true,
-            reason: reasons::RECONCILIATION_SUCCEEDED,
-            message: "Reconciliation completed successfully".into(),
-        },
-        Outcome::ApplyFailed(_, e) => Wanted {
+            reasons::RECONCILIATION_SUCCEEDED,
+            "Reconciliation completed successfully",
+        ),
+        Outcome::ApplyFailed(_, e) => Wanted::falsy(type_, reasons::RECONCILIATION_ERROR, e.to_string()),
+        Outcome::Invalid(p) => Wanted::falsy(
             type_,
-            status: false,
-            reason: reasons::RECONCILIATION_ERROR,
-            message: e.to_string(),
-        },
-        Outcome::Invalid(p) => Wanted {
-            type_,
-            status: false,
-            reason: reasons::RECONCILIATION_ERROR,
-            message: p
-                .iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        },
+            reasons::RECONCILIATION_ERROR,
+            joined(p.iter().map(|p| p.message.as_str())),
+        ),
     }
 }
 
 fn availability(type_: &'static str, available: Option<bool>, what: &str) -> Wanted {
     match available {
-        Some(true) => Wanted {
+        Some(true) => Wanted::truthy(
             type_,
-            status: true,
-            reason: reasons::AS_EXPECTED,
-            message: format!("{what} deployment is available"),
-        },
-        Some(false) => Wanted {
+            reasons::AS_EXPECTED,
+            format!("{what} deployment is available"),
+        ),
+        Some(false) => Wanted::falsy(
             type_,
-            status: false,
-            reason: reasons::WAITING_FOR_AVAILABLE,
-            message: format!("{what} deployment is not yet available"),
-        },
-        None => Wanted {
-            type_,
-            status: false,
-            reason: reasons::NOT_FOUND,
-            message: format!("{what} deployment not found"),
-        },
+            reasons::WAITING_FOR_AVAILABLE,
+            format!("{what} deployment is not yet available"),
+        ),
+        None => Wanted::falsy(type_, reasons::NOT_FOUND, format!("{what} deployment not found")),
     }
 }
 
-/// The conditions to write: `wanted` merged with `existing` (times kept when nothing changed).
-fn merge(
-    existing: &[Condition],
-    wanted: Vec<Wanted>,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Vec<Condition> {
-    let mut out: Vec<Condition> = existing
-        .iter()
-        .filter(|c| !wanted.iter().any(|w| w.type_ == c.type_))
-        .cloned()
-        .collect();
-    for w in wanted {
-        let status = if w.status { "True" } else { "False" };
-        let previous = existing.iter().find(|c| c.type_ == w.type_);
-        let last_transition_time = match previous {
-            Some(p) if p.status == status => p.last_transition_time.clone(),
-            _ => Time(now),
-        };
-        out.push(Condition {
-            type_: w.type_.to_owned(),
-            status: status.to_owned(),
-            reason: w.reason.to_owned(),
-            message: w.message,
-            observed_generation: generation,
-            last_transition_time,
-        });
-    }
-    out.sort_by(|a, b| a.type_.cmp(&b.type_));
-    out
-}
-
-/// Writes the status for `outcome`, if it changed; publishes a Warning event for each condition
-/// that newly turned False.
-pub async fn write(
-    ctx: &Context,
+/// The status for `outcome`, from the current one (pure; `now` for transition times).
+pub fn next_status(
     hc: &HostedCluster,
     d: &Dereferenced,
     outcome: &Outcome<'_>,
-) -> Result<(), Error> {
+    now: Timestamp,
+) -> HostedClusterStatus {
     let current = hc.status.clone().unwrap_or_default();
     let conditions = merge(
         &current.conditions,
-        wanted(d, outcome),
+        &wanted(d, outcome),
         hc.metadata.generation,
-        Timestamp::now(),
+        now,
     );
     let ignition_endpoint = match outcome {
-        Outcome::Applied(v) | Outcome::ApplyFailed(v, _) => Some(v.ignition_endpoint.clone()),
+        Outcome::Applied(v, _) | Outcome::ApplyFailed(v, _) => v.ignition_endpoint.clone(),
         Outcome::Invalid(_) => current.ignition_endpoint.clone(),
     };
     let release_image_source = match &d.release {
@@ -229,27 +197,30 @@ pub async fn write(
         }),
         _ => current.release_image_source.clone(),
     };
-    let next = HostedClusterStatus {
+    HostedClusterStatus {
         conditions,
         ignition_endpoint,
         release_image_source,
-        other: current.other.clone(),
-    };
+        other: current.other,
+    }
+}
+
+/// Writes the status for `outcome`, if it changed; publishes a Warning event for each condition
+/// that newly turned False.
+pub async fn write(
+    ctx: &Context,
+    hc: &HostedCluster,
+    d: &Dereferenced,
+    outcome: &Outcome<'_>,
+) -> Result<(), Error> {
+    let current = hc.status.clone().unwrap_or_default();
+    let next = next_status(hc, d, outcome, Timestamp::now());
     if next == current {
         return Ok(());
     }
-    for c in &next.conditions {
-        let was_false_with_same_message = current
-            .conditions
-            .iter()
-            .any(|p| p.type_ == c.type_ && p.status == "False" && p.message == c.message);
-        if c.status == "False"
-            && c.reason != reasons::WAITING_FOR_AVAILABLE
-            && c.reason != reasons::NOT_FOUND
-            && !was_false_with_same_message
-        {
-            publish_warning(ctx, hc, &c.reason, &c.message).await;
-        }
+    let reference = hc.object_ref(&());
+    for c in newly_failing(&current.conditions, &next.conditions, WAITING) {
+        hypershift_support::events::warn(&ctx.recorder, &reference, &c.reason, &c.message).await;
     }
     let api: Api<HostedCluster> = Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
     let patch = json!({
@@ -267,16 +238,136 @@ pub async fn write(
     Ok(())
 }
 
-/// A Warning event on the HostedCluster (failures to publish are logged, never fatal).
-pub async fn publish_warning(ctx: &Context, hc: &HostedCluster, reason: &str, message: &str) {
-    let event = Event {
-        type_: EventType::Warning,
-        reason: reason.to_owned(),
-        note: Some(message.chars().take(1024).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &hc.object_ref(&())).await {
-        tracing::warn!(error = %e, hc = %hc.name_any(), "cannot publish an event");
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hypershift_support::conditions::newly_failing;
+
+    use super::*;
+    use crate::hostedcluster::validate::Invalid;
+    use crate::management_mirrors::{Capabilities, MirrorKind, MirrorProblem, MirrorState};
+
+    fn hc() -> HostedCluster {
+        serde_saphyr::from_str(
+            "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: example\n  namespace: clusters\n  generation: 3\nspec:\n  release:\n    image: quay.invalid/r:1\n  pullSecret:\n    name: pull-secret\n",
+        )
+        .unwrap()
+    }
+
+    fn d(problems: Vec<MirrorProblem>) -> Dereferenced {
+        Dereferenced {
+            hosted_cluster: Arc::new(hc()),
+            pull_secret: Ok(Vec::new()),
+            user_ca_bundle: None,
+            mirrors: MirrorState {
+                set: Arc::default(),
+                capabilities: Capabilities::default(),
+                problems,
+                synced: true,
+            },
+            release: None,
+            pki: crate::pki::IgnitionPki {
+                ca_cert: String::new(),
+                ca_key: String::new(),
+                serving_cert: String::new(),
+                serving_key: String::new(),
+                serving_names: String::new(),
+                serving_not_after: String::new(),
+            },
+            published: crate::hostedcluster::validate::Published::default(),
+            control_plane_operator_available: None,
+            ignition_server_available: Some(false),
+        }
+    }
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn condition<'a>(
+        s: &'a HostedClusterStatus,
+        type_: &str,
+    ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn invalid_input_fails_its_condition_and_the_reconciliation_and_only_those_are_events() {
+        let problem = Invalid {
+            condition: conditions::VALID_CONFIGURATION,
+            reason: reasons::INVALID_CONFIGURATION,
+            message: "annotation x: bad".into(),
+            transient: false,
+        };
+        let problems = [problem];
+        let first = next_status(&hc(), &d(Vec::new()), &Outcome::Invalid(&problems), at(100));
+        let c = condition(&first, conditions::VALID_CONFIGURATION);
+        assert_eq!(
+            (c.status.as_str(), c.message.as_str(), c.observed_generation),
+            ("False", "annotation x: bad", Some(3))
+        );
+        assert_eq!(condition(&first, conditions::VALID_RELEASE_IMAGE).status, "True");
+        assert_eq!(
+            condition(&first, conditions::RECONCILIATION_SUCCEEDED).status,
+            "False"
+        );
+        let events: Vec<&str> = newly_failing(&[], &first.conditions, WAITING)
+            .into_iter()
+            .map(|c| c.type_.as_str())
+            .collect();
+        // The waiting states (a Deployment not there or not yet available) are no Event.
+        assert_eq!(
+            events,
+            [
+                conditions::RECONCILIATION_SUCCEEDED,
+                conditions::RELEASE_IMAGE_RESOLVED,
+                conditions::VALID_CONFIGURATION
+            ]
+        );
+
+        // The same problem again: no new Event, no time moves; fixed: the condition turns True
+        // at the new time.
+        let mut again_hc = hc();
+        again_hc.status = Some(first.clone());
+        let again = next_status(&again_hc, &d(Vec::new()), &Outcome::Invalid(&problems), at(200));
+        assert_eq!(again, first);
+        assert!(newly_failing(&first.conditions, &again.conditions, WAITING).is_empty());
+        let fixed = next_status(&again_hc, &d(Vec::new()), &Outcome::Invalid(&[]), at(300));
+        let c = condition(&fixed, conditions::VALID_CONFIGURATION);
+        assert_eq!((c.status.as_str(), &c.last_transition_time.0), ("True", &at(300)));
+        assert_eq!(
+            condition(&fixed, conditions::VALID_RELEASE_IMAGE)
+                .last_transition_time
+                .0,
+            at(100),
+            "unchanged conditions keep their time"
+        );
+    }
+
+    #[test]
+    fn invalid_management_mirrors_are_reported_on_every_hosted_cluster() {
+        let problem = MirrorProblem {
+            kind: MirrorKind::Idms,
+            name: "release".into(),
+            message: "ImageDigestMirrorSet \"release\": spec.imageDigestMirrors[1].source: bad".into(),
+        };
+        let s = next_status(&hc(), &d(vec![problem]), &Outcome::Invalid(&[]), at(1));
+        let c = condition(&s, conditions::VALID_MANAGEMENT_MIRRORS);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", reasons::INVALID_MIRROR_ENTRIES)
+        );
+        assert!(
+            c.message
+                .contains("ImageDigestMirrorSet \"release\": spec.imageDigestMirrors[1].source"),
+            "{}",
+            c.message
+        );
+        let ok = next_status(&hc(), &d(Vec::new()), &Outcome::Invalid(&[]), at(1));
+        assert_eq!(
+            condition(&ok, conditions::VALID_MANAGEMENT_MIRRORS).status,
+            "True"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! ```text
 //! ValidatedHostedCluster ─► namespace, secrets and CA bundles, HostedControlPlane,
 //!                           control-plane-operator (SA, Role, RoleBinding, Deployment),
-//!                           ignition-server (SA, Role, RoleBinding, Service, Deployment)
+//!                           ignition-server (SA, Role, RoleBinding, Service, Route, Deployment)
 //! ```
 
 mod control_plane_operator;
@@ -22,6 +22,8 @@ use std::marker::PhantomData;
 
 use hypershift_api::hosted_control_plane::HostedControlPlane;
 use hypershift_api::names;
+use hypershift_api::openshift::Route;
+use hypershift_support::meta::{Owner, managed_by, managed_by_selector};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -58,6 +60,8 @@ pub struct ControlPlaneResources<S> {
     pub control_plane_operator: Workload,
     pub ignition_server: Workload,
     pub ignition_service: Service,
+    /// Present when the ignition server is published by a Route.
+    pub ignition_route: Option<Route>,
     pub state: PhantomData<S>,
 }
 
@@ -80,54 +84,48 @@ pub fn build(hc: &ValidatedHostedCluster) -> ControlPlaneResources<Prepared> {
         control_plane_operator: control_plane_operator::build(hc),
         ignition_server: ignition_server::build(hc),
         ignition_service: ignition_server::service(hc),
+        ignition_route: ignition_server::route(hc),
         state: PhantomData,
     }
 }
 
 /// The label on every object the hypershift-operator owns (how orphans are found).
 pub fn owned_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([(
-        names::MANAGED_BY_LABEL.to_owned(),
-        names::HO_FIELD_MANAGER.to_owned(),
-    )])
+    managed_by(names::HO_FIELD_MANAGER)
 }
 
 /// The selector matching [`owned_labels`].
 pub fn owned_selector() -> String {
-    format!("{}={}", names::MANAGED_BY_LABEL, names::HO_FIELD_MANAGER)
+    managed_by_selector(names::HO_FIELD_MANAGER)
 }
 
-/// The annotation naming the HostedCluster (`<namespace>/<name>`, upstream's) an object belongs
-/// to: how watch events on owned objects are traced back (labels cannot hold a `/`, nor two
-/// names of 63 characters).
-pub fn owner_annotation(hc: &ValidatedHostedCluster) -> BTreeMap<String, String> {
-    BTreeMap::from([(names::HOSTED_CLUSTER_ANNOTATION.to_owned(), hc.owner.clone())])
+/// The owner of everything built for `hc`: our field manager, and the annotation naming the
+/// HostedCluster (`<namespace>/<name>`, upstream's) through which watch events on owned objects
+/// are traced back (labels cannot hold a `/`, nor two names of 63 characters).
+pub fn owner(hc: &ValidatedHostedCluster) -> Owner {
+    Owner {
+        field_manager: names::HO_FIELD_MANAGER,
+        annotation: names::HOSTED_CLUSTER_ANNOTATION,
+        value: hc.owner.clone(),
+    }
 }
 
 /// Metadata of an owned object in the control-plane namespace.
 pub fn meta(hc: &ValidatedHostedCluster, name: &str) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: Some(hc.control_plane_namespace.clone()),
-        labels: Some(owned_labels()),
-        annotations: Some(owner_annotation(hc)),
-        ..ObjectMeta::default()
-    }
+    owner(hc).meta(name, Some(&hc.control_plane_namespace))
 }
 
 fn namespace(hc: &ValidatedHostedCluster) -> Namespace {
-    let mut labels = owned_labels();
-    labels.insert(
-        "hypershift.openshift.io/hosted-control-plane".to_owned(),
-        "true".to_owned(),
-    );
     Namespace {
-        metadata: ObjectMeta {
-            name: Some(hc.control_plane_namespace.clone()),
-            labels: Some(labels),
-            annotations: Some(owner_annotation(hc)),
-            ..ObjectMeta::default()
-        },
+        metadata: owner(hc).meta_with(
+            &hc.control_plane_namespace,
+            None,
+            [(
+                "hypershift.openshift.io/hosted-control-plane".to_owned(),
+                "true".to_owned(),
+            )],
+            [],
+        ),
         ..Namespace::default()
     }
 }

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 
 use hypershift_api::names;
-use hypershift_mirrors::contract::{IMAGE_OVERRIDES_ENV, REGISTRY_CA_BUNDLE_FLAG};
+use hypershift_mirrors::contract::IMAGE_OVERRIDES_ENV;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, EnvVar, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, EnvVar, HTTPGetAction, LocalObjectReference, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{content_hash, meta};
 use crate::hostedcluster::validate::ValidatedHostedCluster;
@@ -18,16 +20,63 @@ pub const RELEASE_IMAGE_ANNOTATION: &str = "hypershift.openshift.io/release-imag
 /// Annotation on pod templates with the mounted registry CA bundle's hash (a change rolls the pods).
 pub const REGISTRY_CA_HASH_ANNOTATION: &str = "hypershift.openshift.io/registry-ca-bundle-hash";
 
-/// `OPENSHIFT_IMG_OVERRIDES` with the management mirrors.
-pub fn image_overrides_env(hc: &ValidatedHostedCluster) -> EnvVar {
+/// `OPENSHIFT_IMG_OVERRIDES` with the management mirrors (the contract's value).
+pub fn image_overrides_env(value: String) -> EnvVar {
     EnvVar {
         name: IMAGE_OVERRIDES_ENV.to_owned(),
-        value: Some(hc.carriers.env_value()),
+        value: Some(value),
         ..EnvVar::default()
     }
 }
 
-/// The registry CA bundle's volume, mount and flag, when the operator has a bundle.
+/// `imagePullSecrets: [pull-secret]`: the kubelet pulls our images with the HostedCluster's pull
+/// secret, as upstream's pods do (the mirror registries usually need credentials).
+pub fn pull_secret_ref() -> LocalObjectReference {
+    LocalObjectReference {
+        name: names::PULL_SECRET.to_owned(),
+    }
+}
+
+/// Liveness (`/healthz`) and readiness (`/readyz`) probes on the admin port.
+pub fn admin_probes(port: u16) -> (Probe, Probe) {
+    let probe = |path: &str, period: i32, failures: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::Int(i32::from(port)),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    };
+    (probe("/healthz", 30, 6), probe("/readyz", 10, 3))
+}
+
+/// Runs every container as the restricted Pod Security Standard asks: not as root, no privilege
+/// escalation, no capabilities, the runtime's seccomp profile, a read-only root file system.
+fn restrict(pod: &mut PodSpec) {
+    pod.security_context = Some(PodSecurityContext {
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    });
+    for c in &mut pod.containers {
+        c.security_context = Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        });
+    }
+}
+
+/// The registry CA bundle's volume, mount and file path, when the operator has a bundle.
 pub fn registry_ca(hc: &ValidatedHostedCluster) -> Option<(Volume, VolumeMount, String)> {
     hc.registry_ca_bundle.as_ref()?;
     let volume = Volume {
@@ -44,21 +93,22 @@ pub fn registry_ca(hc: &ValidatedHostedCluster) -> Option<(Volume, VolumeMount, 
         read_only: Some(true),
         ..VolumeMount::default()
     };
-    let flag = format!(
-        "{REGISTRY_CA_BUNDLE_FLAG}={}/{}",
+    let path = format!(
+        "{}/{}",
         names::REGISTRY_CA_BUNDLE_MOUNT,
         names::REGISTRY_CA_BUNDLE_KEY
     );
-    Some((volume, mount, flag))
+    Some((volume, mount, path))
 }
 
 /// A one-replica Deployment `name` running `pod`, selected by `name: <name>`.
 pub fn deployment(
     hc: &ValidatedHostedCluster,
     name: &str,
-    pod: PodSpec,
+    mut pod: PodSpec,
     mut annotations: BTreeMap<String, String>,
 ) -> Deployment {
+    restrict(&mut pod);
     let selector = BTreeMap::from([("name".to_owned(), name.to_owned())]);
     let mut labels = selector.clone();
     labels.insert("app".to_owned(), name.to_owned());

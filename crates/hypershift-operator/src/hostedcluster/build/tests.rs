@@ -12,8 +12,7 @@ use hypershift_support::golden::assert_golden;
 use k8s_openapi::api::apps::v1::Deployment;
 
 use super::*;
-use crate::hostedcluster::dereference::serving_names;
-use crate::hostedcluster::validate::ValidatedHostedCluster;
+use crate::hostedcluster::validate::{Published, ValidatedHostedCluster, serving_names};
 use crate::pki::IgnitionPki;
 
 const HC: &str = r"
@@ -89,7 +88,23 @@ fn fixture(
     overrides: RegistryOverrides,
     bundle: Option<&str>,
 ) -> ValidatedHostedCluster {
-    let hc: HostedCluster = serde_saphyr::from_str(HC).unwrap();
+    fixture_of(HC, mirrors, overrides, bundle)
+}
+
+/// `HC` with its `Ignition` publishing strategy replaced by `strategy` (YAML under
+/// `servicePublishingStrategy`).
+fn published(strategy: &str) -> ValidatedHostedCluster {
+    let hc = HC.replace("      type: Route\n", strategy);
+    fixture_of(&hc, &ManagementMirrors::default(), RegistryOverrides::new(), None)
+}
+
+fn fixture_of(
+    hc: &str,
+    mirrors: &ManagementMirrors,
+    overrides: RegistryOverrides,
+    bundle: Option<&str>,
+) -> ValidatedHostedCluster {
+    let hc: HostedCluster = serde_saphyr::from_str(hc).unwrap();
     let pem = |what: &str| format!("-----BEGIN CERTIFICATE-----\nFAKE-{what}\n-----END CERTIFICATE-----\n");
     let d = crate::hostedcluster::dereference::Dereferenced {
         hosted_cluster: std::sync::Arc::new(hc),
@@ -107,8 +122,12 @@ fn fixture(
             ca_key: "FAKE-CA-KEY".into(),
             serving_cert: pem("SERVING"),
             serving_key: "FAKE-SERVING-KEY".into(),
-            serving_names: serving_names("clusters-example").join(","),
+            serving_names: serving_names("clusters-example", Some("ignition.apps.invalid")).join(","),
             serving_not_after: "2028-11-26".into(),
+        },
+        published: Published {
+            route_host: Some("ignition.apps.invalid".into()),
+            ..Published::default()
         },
         control_plane_operator_available: None,
         ignition_server_available: None,
@@ -118,6 +137,7 @@ fn fixture(
         registry_ca_bundle: bundle.map(str::to_owned),
         control_plane_operator_image: None,
         ignition_server_image: Some("registry.invalid/hypershift-rs/ignition-server:dev".into()),
+        route_api: true,
     };
     crate::hostedcluster::validate::validate(&d, &defaults).unwrap()
 }
@@ -278,5 +298,106 @@ fn carriers_follow_the_mirror_set_and_nothing_else() {
     assert_eq!(
         a.carriers,
         MirrorCarriers::new(&mirrors(IDMS), RegistryOverrides::new())
+    );
+}
+
+#[test]
+fn ignition_published_by_node_port() {
+    let v =
+        published("      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: 30443\n");
+    assert_eq!(v.ignition_endpoint.as_deref(), Some("127.0.0.1:30443"));
+    let r = build(&v);
+    assert_golden(&snapshots(), "ignition_nodeport.service", &r.ignition_service);
+    assert!(r.ignition_route.is_none());
+    let spec = r.ignition_service.spec.as_ref().unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    assert_eq!(spec.ports.as_ref().unwrap()[0].node_port, Some(30443));
+}
+
+#[test]
+fn ignition_published_by_route() {
+    let v = published("      type: Route\n      route:\n        hostname: ignition.example.invalid\n");
+    assert_eq!(v.ignition_endpoint.as_deref(), Some("ignition.example.invalid"));
+    let r = build(&v);
+    assert_golden(
+        &snapshots(),
+        "ignition_route.route",
+        r.ignition_route.as_ref().unwrap(),
+    );
+    assert_eq!(
+        r.ignition_service.spec.as_ref().unwrap().type_.as_deref(),
+        Some("ClusterIP")
+    );
+    // Without a host name, the Route's admitted host (read back) is the endpoint.
+    assert_eq!(
+        fixture(&ManagementMirrors::default(), RegistryOverrides::new(), None)
+            .ignition_endpoint
+            .as_deref(),
+        Some("ignition.apps.invalid")
+    );
+}
+
+#[test]
+fn ignition_published_by_load_balancer() {
+    let v =
+        published("      type: LoadBalancer\n      loadBalancer:\n        hostname: lb.example.invalid\n");
+    assert_eq!(v.ignition_endpoint.as_deref(), Some("lb.example.invalid:443"));
+    assert_eq!(
+        build(&v).ignition_service.spec.unwrap().type_.as_deref(),
+        Some("LoadBalancer")
+    );
+}
+
+#[test]
+fn every_pod_pulls_with_the_pull_secret_and_runs_restricted() {
+    let r = build(&fixture(&mirrors(IDMS), RegistryOverrides::new(), None));
+    for d in [
+        &r.control_plane_operator.deployment,
+        &r.ignition_server.deployment,
+    ] {
+        let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(pod.image_pull_secrets.as_ref().unwrap()[0].name, "pull-secret");
+        assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
+        for c in &pod.containers {
+            let sc = c.security_context.as_ref().unwrap();
+            assert_eq!(
+                (sc.read_only_root_filesystem, sc.allow_privilege_escalation),
+                (Some(true), Some(false))
+            );
+            let probe = c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+            let admin = c
+                .args
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find_map(|a| a.strip_prefix("--admin-addr="))
+                .unwrap();
+            assert!(admin.starts_with("0.0.0.0:"), "{admin}");
+            assert_eq!(
+                probe.port,
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(
+                    admin.rsplit(':').next().unwrap().parse().unwrap()
+                ),
+                "the probes hit the admin port"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ignition_server_may_report_on_token_secrets_and_nothing_more() {
+    let r = build(&fixture(&mirrors(IDMS), RegistryOverrides::new(), None));
+    let rules = r.ignition_server.role.rules.unwrap();
+    let secrets = rules
+        .iter()
+        .find(|r| r.resources.as_deref() == Some(&["secrets".to_owned()][..]))
+        .unwrap();
+    assert_eq!(secrets.verbs, ["get", "list", "watch", "patch"]);
+    assert!(
+        rules.iter().all(|r| !r
+            .verbs
+            .iter()
+            .any(|v| v == "create" || v == "delete" || v == "update" || v == "*")),
+        "{rules:?}"
     );
 }
