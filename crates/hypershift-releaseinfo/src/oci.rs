@@ -213,7 +213,7 @@ impl OciRegistry {
         auth: &RegistryAuth,
     ) -> Result<Resolved, LookupError> {
         let oci_err = |e: &oci_client::errors::OciDistributionError| {
-            LookupError::from_oci(image.as_str(), image.registry(), e)
+            LookupError::from_oci(image.as_str(), image.registry(), e, auth)
         };
         let (body, digest) = client
             .pull_manifest_raw(reference, auth, MANIFEST_TYPES)
@@ -265,6 +265,7 @@ impl OciRegistry {
         client: &Client,
         image: &ImageRef,
         reference: &Reference,
+        auth: &RegistryAuth,
         descriptor: &Descriptor,
     ) -> Result<Vec<u8>, LookupError> {
         if u64::try_from(descriptor.size).unwrap_or(u64::MAX) > self.config.max_layer_bytes {
@@ -280,7 +281,7 @@ impl OciRegistry {
         client
             .pull_blob(reference, &descriptor.oci(), &mut out)
             .await
-            .map_err(|e| LookupError::from_oci(image.as_str(), image.registry(), &e))?;
+            .map_err(|e| LookupError::from_oci(image.as_str(), image.registry(), &e, auth))?;
         Ok(out)
     }
 
@@ -289,12 +290,13 @@ impl OciRegistry {
         client: &Client,
         image: &ImageRef,
         reference: &Reference,
+        auth: &RegistryAuth,
         layers: &[Descriptor],
     ) -> Result<ReleaseImage, LookupError> {
         let wanted = [IMAGE_REFERENCES, COREOS_BOOTIMAGES];
         let mut found = Found::new();
         for layer in layers.iter().rev() {
-            let blob = self.blob(client, image, reference, layer).await?;
+            let blob = self.blob(client, image, reference, auth, layer).await?;
             let more = read_layer(&blob, wanted.as_slice(), &found)
                 .map_err(|e| payload_error(image, &format!("layer {}: {e}", layer.digest)))?;
             found.extend(more);
@@ -324,19 +326,37 @@ impl ReleaseProvider for OciRegistry {
             None => ("", RegistryAuth::Anonymous),
         };
         let client = self.client(secret, image.registry(), auth_key);
+        self.read(query, image, &client, &auth)
+            .await
+            .map_err(|e| e.without_credentials(&auth))
+    }
+}
+
+impl OciRegistry {
+    /// Answers `query` for `image` with `client`, authenticated by `auth`.
+    async fn read(
+        &self,
+        query: Query,
+        image: &ImageRef,
+        client: &Client,
+        auth: &RegistryAuth,
+    ) -> Result<Served<Answer>, LookupError> {
         let reference = reference(image);
-        let resolved = self.resolve_manifest(&client, image, &reference, &auth).await?;
+        let resolved = self.resolve_manifest(client, image, &reference, auth).await?;
         let value = match query {
             Query::Digest => Answer::Digest,
             Query::Config => {
-                let blob = self.blob(&client, image, &reference, &resolved.config).await?;
+                let blob = self
+                    .blob(client, image, &reference, auth, &resolved.config)
+                    .await?;
                 Answer::Config(Arc::new(
                     ImageConfig::parse(&blob).map_err(|e| payload_error(image, &e))?,
                 ))
             }
-            Query::Release => {
-                Answer::Release(self.release(&client, image, &reference, &resolved.layers).await?)
-            }
+            Query::Release => Answer::Release(
+                self.release(client, image, &reference, auth, &resolved.layers)
+                    .await?,
+            ),
         };
         Ok(Served {
             value,
