@@ -85,8 +85,8 @@ type ClientKey = ([u8; 32], String, String);
 pub struct OciRegistry {
     config: OciConfig,
     /// Clients by (pull-secret fingerprint, registry, chosen `auths` key). The lock is held only
-    /// to find or insert a client.
-    clients: Mutex<HashMap<ClientKey, Arc<Client>>>,
+    /// to find or insert a client, never while one is built.
+    clients: Arc<Mutex<HashMap<ClientKey, Arc<Client>>>>,
 }
 
 impl std::fmt::Debug for OciRegistry {
@@ -164,24 +164,39 @@ impl OciRegistry {
     pub fn new(config: OciConfig) -> Self {
         Self {
             config,
-            clients: Mutex::new(HashMap::new()),
+            clients: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    fn client(&self, secret: &PullSecret, registry: &str, auth_key: &str) -> Arc<Client> {
+    /// The client for `registry` read with `secret`'s `auth_key`, built on first use.
+    ///
+    /// Building one loads the trusted roots (file IO and parsing, about 13 ms in a release
+    /// build here), so it happens on the blocking pool and outside the lock: the attempts of one
+    /// lookup to several registries build their clients at the same time instead of one after
+    /// another on the same task. A build whose attempt was cancelled still finishes (it is
+    /// bounded) and lands in the map for the next lookup.
+    async fn client(&self, secret: &PullSecret, registry: &str, auth_key: &str) -> Arc<Client> {
         let key = (secret.fingerprint(), registry.to_owned(), auth_key.to_owned());
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(
-            clients
-                .entry(key)
-                .or_insert_with(|| Arc::new(self.build_client())),
-        )
+        if let Some(client) = lock(&self.clients).get(&key) {
+            return Arc::clone(client);
+        }
+        let (config, clients, k) = (self.client_config(), Arc::clone(&self.clients), key.clone());
+        let build = move || {
+            let client = Arc::new(Client::new(config));
+            Arc::clone(lock(&clients).entry(k).or_insert(client))
+        };
+        match tokio::task::spawn_blocking(build).await {
+            Ok(client) => client,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: build it here.
+            Err(_) => {
+                let client = Arc::new(Client::new(self.client_config()));
+                Arc::clone(lock(&self.clients).entry(key).or_insert(client))
+            }
+        }
     }
 
-    fn build_client(&self) -> Client {
+    fn client_config(&self) -> ClientConfig {
         let extra_root_certificates = self
             .config
             .extra_ca_pem
@@ -194,7 +209,7 @@ impl OciRegistry {
                 data,
             })
             .collect();
-        Client::new(ClientConfig {
+        ClientConfig {
             protocol: ClientProtocol::Https,
             extra_root_certificates,
             // Lists are resolved here, with a precise error when the platform is missing.
@@ -202,7 +217,7 @@ impl OciRegistry {
             connect_timeout: Some(self.config.connect_timeout),
             read_timeout: Some(self.config.read_timeout),
             ..ClientConfig::default()
-        })
+        }
     }
 
     async fn resolve_manifest(
@@ -325,7 +340,7 @@ impl ReleaseProvider for OciRegistry {
             Some((key, c)) => (key, RegistryAuth::Basic(c.username.clone(), c.password.clone())),
             None => ("", RegistryAuth::Anonymous),
         };
-        let client = self.client(secret, image.registry(), auth_key);
+        let client = self.client(secret, image.registry(), auth_key).await;
         self.read(query, image, &client, &auth)
             .await
             .map_err(|e| e.without_credentials(&auth))
@@ -365,6 +380,10 @@ impl OciRegistry {
             via_mirror: false,
         })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn reference(image: &ImageRef) -> Reference {
