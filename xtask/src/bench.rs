@@ -66,7 +66,9 @@ fn matcher() -> Result<()> {
     replace_section("matcher", &s)
 }
 
-/// Target: a lookup with 2 of 3 mirrors dead within 1.5x of a healthy single-mirror lookup.
+/// Targets: a lookup with 2 of 3 mirrors dead within 1.5x of a healthy single-mirror lookup; the
+/// first lookup with a dead primary within 1.5x of a healthy first lookup plus the grace period,
+/// never a connect timeout; no connection to the source registry while a mirror serves.
 fn mirror_lookup() -> Result<()> {
     let command = "cargo bench -p hypershift-releaseinfo --bench mirror_lookup";
     say(&format!("xtask: running {command}"));
@@ -99,39 +101,110 @@ fn mirror_lookup() -> Result<()> {
             .with_context(|| format!("bad {key} in {line:?}"))
     };
     let healthy = value("healthy_median_ms")?;
+    let healthy_first = value("healthy_first_ms")?;
     let dead = value("dead_median_ms")?;
-    let first = value("dead_first_ms")?;
+    let dead_first = value("dead_first_ms")?;
+    let dead_later = value("dead_after_first_median_ms")?;
+    let grace = value("grace_ms")?;
+    let connect_timeout = value("connect_timeout_ms")?;
     let baseline = value("baseline_median_ms")?;
+    let source_connections = value("source_connections")?;
+    let lookups = value("lookups")?;
+    let firsts = value("firsts")?;
+    let client_build = value("client_build_ms")?;
     let ratio = dead / healthy;
     let verdict = if ratio <= 1.5 { "meets" } else { "MISSES" };
+    // A count: 0, or at least 1.
+    let source_verdict = if source_connections < 0.5 {
+        "meets"
+    } else {
+        "MISSES"
+    };
     let mut s = String::new();
     let _ = writeln!(s, "Measured {} on {}.", today(), machine());
     let _ = writeln!(s, "Command: `cargo xtask bench` (runs `{command}`).\n");
     let _ = writeln!(
         s,
-        "| release lookup, each of a different release | median | notes |"
+        "| release lookup, each of a different release | median | first lookup (median of {firsts:.0} fresh providers) | notes |"
     );
-    let _ = writeln!(s, "|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|");
     let _ = writeln!(
         s,
-        "| one healthy mirror | {healthy:.1} ms | {} lookups |",
-        value("lookups")?
-    );
-    let _ = writeln!(
-        s,
-        "| 2 of 3 mirrors dead (refusing, black hole, then healthy) | {dead:.1} ms | the first lookup took {first:.0} ms: the black hole holds two connection attempts (the registry ping, then the manifest), each up to the 3 s connect timeout; later lookups skip the dead registries |"
+        "| one healthy mirror | {healthy:.1} ms | {healthy_first:.1} ms | {lookups:.0} lookups; a first lookup also builds the registry's OCI client ({client_build:.1} ms here, loading the trusted roots), opens the TLS connection and pings the registry |"
     );
     let _ = writeln!(
         s,
-        "| HyperShift-style sequential baseline, 15 s probe timeout | {baseline:.0} ms | {} lookups; every lookup waits out the black hole |",
+        "| 2 of 3 mirrors dead (black hole first, refusing second, then healthy) | {dead:.1} ms | {dead_first:.1} ms | the first lookup builds three clients at once, waits out the {grace:.0} ms grace period for the black hole, then gives it up; later lookups skip both dead registries (median {dead_later:.1} ms) |"
+    );
+    let _ = writeln!(
+        s,
+        "| HyperShift-style sequential baseline, 15 s probe timeout | {baseline:.0} ms | | {} lookups; every lookup waits out the black hole |",
         value("baseline_lookups")?
     );
     let _ = writeln!(
         s,
-        "\nRatio dead/healthy: **{ratio:.2}x**; this {verdict} the target of at most 1.5x. The baseline is {:.0}x slower than ours.",
+        "\nRatio dead/healthy over {lookups:.0} lookups, the first included: **{ratio:.2}x**; this {verdict} the target of at most 1.5x. The baseline is {:.0}x slower than ours.",
         baseline / dead
     );
+    first_lookup_verdict(
+        &mut s,
+        FirstLookups {
+            healthy: healthy_first,
+            dead: dead_first,
+            grace,
+            connect_timeout,
+            client_build,
+        },
+    );
+    let _ = writeln!(
+        s,
+        "Connections to the source registry (a counting server; the rule allows contacting it) during every lookup above: **{source_connections:.0}**; this {source_verdict} the target that the source is never contacted while a mirror serves."
+    );
     replace_section("mirror_lookup", &s)
+}
+
+/// First lookups (milliseconds) of the mirror_lookup bench.
+#[derive(Clone, Copy)]
+struct FirstLookups {
+    healthy: f64,
+    dead: f64,
+    grace: f64,
+    connect_timeout: f64,
+    client_build: f64,
+}
+
+/// PRODUCT.md: "including the first lookup (a dead primary costs at most a short grace period,
+/// never a connect timeout)": 1.5x of a healthy first lookup, plus the grace period.
+fn first_lookup_verdict(s: &mut String, f: FirstLookups) {
+    let FirstLookups {
+        healthy: healthy_first,
+        dead: dead_first,
+        grace,
+        connect_timeout,
+        client_build,
+    } = f;
+    let first_bound = 1.5 * healthy_first + grace;
+    let first_verdict = if dead_first <= first_bound && dead_first < connect_timeout {
+        "meets"
+    } else {
+        "MISSES"
+    };
+    let _ = writeln!(
+        s,
+        "A first lookup with a dead primary costs {:.1} ms more than a healthy first lookup, against the {grace:.0} ms grace period and the {connect_timeout:.0} ms connect timeout it replaces: {dead_first:.1} ms against a bound of 1.5x a healthy first lookup plus the grace period ({first_bound:.1} ms); this {first_verdict} the target.",
+        dead_first - healthy_first
+    );
+    let _ = writeln!(
+        s,
+        "Beyond the grace period it costs {:.1} ms: it builds three OCI clients ({client_build:.1} ms each here) on two cores where a healthy first lookup builds one.",
+        dead_first - healthy_first - grace
+    );
+    let _ = writeln!(
+        s,
+        "Judged literally, with no allowance for the grace period, the first lookup is {:.1}x a healthy first lookup: a first lookup with a dead primary pays the grace period by design, and a grace period short enough for 1.5x (under {:.0} ms here) would let a healthy LAN mirror lose its priority.",
+        dead_first / healthy_first,
+        0.5 * healthy_first
+    );
 }
 
 /// devcluster: list latency and watch fan-out with 10,000 objects; the bench writes its table.

@@ -480,6 +480,31 @@ fn help_and_version() {
     fails(&["no-such-command"], 2);
 }
 
+/// A malformed pull secret is reported by where it is wrong, never by what it holds (serde's
+/// message used to quote the misplaced `auth` string). It fails before any registry is asked.
+#[test]
+fn release_info_never_echoes_a_malformed_pull_secret() {
+    let dir = tempdir();
+    let secret = dir.join("f.json");
+    std::fs::write(&secret, r#"{"auths":{"q.io":"dXNlcjpzZWNyZXRwYXNz"}}"#).expect("write");
+    let err = fails(
+        &[
+            "release",
+            "info",
+            &format!("quay.invalid/openshift-release-dev/ocp-release@{D1}"),
+            "--pull-secret",
+            &secret.display().to_string(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains(r#"invalid pull secret: auths["q.io"] is a string, expected an object"#),
+        "{err}"
+    );
+    assert!(!err.contains("dXNl"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hypershift-cli-test-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).expect("create a temporary directory");

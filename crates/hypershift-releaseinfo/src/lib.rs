@@ -7,8 +7,9 @@
 //!
 //! ```text
 //!  WithRegistryOverrides      --registry-overrides Replace on the reference, and on every component image after
-//!    └─ WithMirrors           candidates from the management MirrorSet (live semantics), probed concurrently,
-//!         │                   per-attempt timeout, highest-priority success wins, dead registries skipped a while
+//!    └─ WithMirrors           candidates from the management MirrorSet (live semantics): mirrors asked at once,
+//!         │                   per-attempt timeout, highest-priority success wins (a pending higher one is given
+//!         │                   up after a short grace period), dead registries skipped a while, the source last
 //!         └─ Cached           by digest (immutable), tags with a TTL, failures with a short negative TTL,
 //!              │              identical concurrent lookups coalesced; no lock held across IO
 //!              └─ OciRegistry oci-client: manifests (lists resolved to one platform), config, layers top-down
@@ -35,7 +36,7 @@ pub use cached::{CacheConfig, Cached};
 pub use error::{Attempt, AttemptError, LookupError};
 pub use hypershift_mirrors::ImageRef;
 pub use layers::{Compression, UnderDir};
-pub use mirrors::{MirrorConfig, WithMirrors};
+pub use mirrors::{DEFAULT_GRACE_PERIOD, MirrorConfig, WithMirrors};
 pub use oci::{OciConfig, OciRegistry, Platform};
 pub use overrides::WithRegistryOverrides;
 pub use pull_secret::{Credentials, PullSecret};

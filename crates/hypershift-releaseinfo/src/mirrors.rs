@@ -2,35 +2,66 @@
 //!
 //! For a reference, the [`ManagementMirrors`] give the candidate pull specs in priority order
 //! (live semantics: digest mirrors are tried for tag references too; the source last unless
-//! `NeverContactSource`). All candidates are asked at once, each bounded by `attempt_timeout`;
-//! the highest-priority candidate that succeeds wins, so a lower one is only used once every
-//! higher one has failed. A registry that failed at the connection level (refused, timed out)
-//! is skipped for `unhealthy_ttl` unless every candidate would be skipped, so a dead mirror
-//! costs one timeout, not one per lookup. When every candidate fails, the error lists each
-//! attempt in order.
+//! `NeverContactSource`). A lookup then:
+//!
+//! 1. skips every candidate whose registry failed recently at the connection level (refused,
+//!    timed out, or gave up on by step 3), for `unhealthy_ttl`, unless that leaves nothing to try;
+//! 2. asks the remaining mirrors at once, each attempt bounded by `attempt_timeout`;
+//! 3. takes the highest-priority mirror that succeeds: a success wins as soon as every mirror
+//!    above it has failed; while one above it is still pending, it waits at most `grace_period`
+//!    and then wins anyway. Each registry still pending above the winner is given up: its
+//!    attempt is cancelled (no background work is left behind) and the registry is skipped for
+//!    `unhealthy_ttl` as "no answer within the grace period", so only the first lookup pays the
+//!    grace period and a dead primary never costs a connect timeout;
+//! 4. asks the source only once every mirror has failed or been skipped, and never under
+//!    `NeverContactSource`: while a mirror serves, the source registry is not contacted at all;
+//! 5. when everything fails, reports each attempt in priority order.
 //!
 //! The mirror set can be replaced at any time ([`WithMirrors::set_mirrors`]); lookups in flight
 //! keep the set they started with. No lock is held across IO.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use hypershift_mirrors::ManagementMirrors;
+use tokio::time::{Instant, Sleep};
 
 use crate::{
     Answer, Attempt, AttemptError, ImageRef, LookupError, PullSecret, Query, ReleaseProvider, Served,
 };
+
+/// How long a lower-priority mirror's answer waits for a higher-priority mirror still pending,
+/// by default: 250 ms.
+///
+/// - Mirrors of one source hold the same content (pinned by digest), so the grace period only
+///   has to cover how much later than another mirror a healthy one may answer. A whole release
+///   lookup from the registry on loopback takes about 5 ms (docs/benchmarks.md), and from a LAN
+///   registry a few tens of milliseconds (a TLS handshake, the `/v2/` ping, the manifest and
+///   the payload's top layer are six or so round trips plus the registry's own time): 250 ms is
+///   several times that difference, so priority still decides between healthy mirrors.
+/// - It is what a dead primary costs, once per `unhealthy_ttl`: a twelfth of the 3 s connect
+///   timeout and a fortieth of the 10 s the hypershift-operator gives each candidate
+///   (`registryTimeoutSeconds`), and short beside a reconcile, which reads several images.
+/// - It runs from the lower-priority answer, not from the start of the lookup, so it measures
+///   how far behind the other mirror the higher-priority one may be, whatever the lookup costs.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_millis(250);
 
 /// Settings of [`WithMirrors`].
 #[derive(Debug, Clone)]
 pub struct MirrorConfig {
     /// Bound on each candidate's lookup.
     pub attempt_timeout: Duration,
-    /// How long a registry that failed at the connection level is skipped.
+    /// How long a registry that failed at the connection level, or was given up on after the
+    /// grace period, is skipped.
     pub unhealthy_ttl: Duration,
+    /// How long a lower-priority mirror's success waits for a higher-priority mirror that is
+    /// still pending before it wins ([`DEFAULT_GRACE_PERIOD`] says why 250 ms). A higher one
+    /// that succeeds within it still wins.
+    pub grace_period: Duration,
 }
 
 impl Default for MirrorConfig {
@@ -38,6 +69,7 @@ impl Default for MirrorConfig {
         Self {
             attempt_timeout: Duration::from_secs(10),
             unhealthy_ttl: Duration::from_secs(30),
+            grace_period: DEFAULT_GRACE_PERIOD,
         }
     }
 }
@@ -109,6 +141,25 @@ impl<P: ReleaseProvider> WithMirrors<P> {
         }
     }
 
+    /// Marks the registries of `abandoned` (still pending when a lower-priority mirror won)
+    /// down for `unhealthy_ttl`, except the winner's own registry, which just answered.
+    fn give_up<'a>(&self, abandoned: impl Iterator<Item = &'a ImageRef>, winner: &ImageRef) {
+        let until = Instant::now() + self.config.unhealthy_ttl;
+        let grace = self.config.grace_period.as_millis();
+        let mut unhealthy = self.unhealthy.lock().unwrap_or_else(PoisonError::into_inner);
+        for candidate in abandoned.filter(|c| c.registry() != winner.registry()) {
+            unhealthy.insert(
+                candidate.registry().to_owned(),
+                (
+                    until,
+                    format!(
+                        "{candidate}: no answer within the {grace} ms grace period, while {winner} answered"
+                    ),
+                ),
+            );
+        }
+    }
+
     async fn attempt(
         &self,
         query: Query,
@@ -125,6 +176,67 @@ impl<P: ReleaseProvider> WithMirrors<P> {
         };
         self.record(candidate.registry(), &outcome);
         outcome
+    }
+
+    /// Asks every pending candidate of `candidates` (mirrors, in priority order) at once and
+    /// returns the index of the one that serves (step 3 of the module docs), or `None` when
+    /// all of them failed. Attempts still running when it returns are cancelled.
+    async fn race(
+        &self,
+        query: Query,
+        secret: &PullSecret,
+        candidates: &[Option<ImageRef>],
+        states: &mut [State],
+    ) -> Option<usize> {
+        let mut running: FuturesUnordered<_> = candidates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| matches!(states[*i], State::Pending))
+            .filter_map(|(i, c)| {
+                c.as_ref()
+                    .map(|c| async move { (i, self.attempt(query, c, secret).await) })
+            })
+            .collect();
+        let mut grace: Option<Pin<Box<Sleep>>> = None;
+        loop {
+            // The first candidate, in priority order, not known to have failed.
+            let first = states
+                .iter()
+                .position(|s| matches!(s, State::Pending | State::Done(Ok(_))))?;
+            if matches!(states[first], State::Done(Ok(_))) {
+                return Some(first);
+            }
+            if grace.is_none() && states[first..].iter().any(|s| matches!(s, State::Done(Ok(_)))) {
+                grace = Some(Box::pin(tokio::time::sleep(self.config.grace_period)));
+            }
+            tokio::select! {
+                next = running.next() => match next {
+                    Some((i, outcome)) => states[i] = State::Done(outcome),
+                    // Unreachable: a pending candidate has a running attempt.
+                    None => return states.iter().position(|s| matches!(s, State::Done(Ok(_)))),
+                },
+                () = until_elapsed(grace.as_mut()) => {
+                    let best = states.iter().position(|s| matches!(s, State::Done(Ok(_))))?;
+                    if let Some(winner) = &candidates[best] {
+                        let abandoned = candidates[..best]
+                            .iter()
+                            .zip(&states[..best])
+                            .filter(|(_, s)| matches!(s, State::Pending))
+                            .filter_map(|(c, _)| c.as_ref());
+                        self.give_up(abandoned, winner);
+                    }
+                    return Some(best);
+                }
+            }
+        }
+    }
+}
+
+/// Completes when `timer` does; never, without one.
+async fn until_elapsed(timer: Option<&mut Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -151,8 +263,9 @@ impl<P: ReleaseProvider> ReleaseProvider for WithMirrors<P> {
                 kind,
             });
         }
-        // The source is the last candidate unless the rule blocks it.
+        // The source is the last candidate unless the rule blocks it; the mirrors come before.
         let source_index = (!resolution.blocked).then(|| resolution.candidates.len() - 1);
+        let mirror_count = source_index.unwrap_or(resolution.candidates.len());
         let now = Instant::now();
         let mut states = Vec::with_capacity(resolution.candidates.len());
         let mut candidates = Vec::with_capacity(resolution.candidates.len());
@@ -175,7 +288,8 @@ impl<P: ReleaseProvider> ReleaseProvider for WithMirrors<P> {
             }
         }
         if states.iter().all(|s| !matches!(s, State::Pending)) {
-            // Every candidate is marked down: try them all rather than fail without trying.
+            // Every candidate is marked down: try them all (still mirrors first, the source
+            // last) rather than fail without trying.
             for (state, candidate) in states.iter_mut().zip(&candidates) {
                 if candidate.is_some() {
                     *state = State::Pending;
@@ -183,31 +297,29 @@ impl<P: ReleaseProvider> ReleaseProvider for WithMirrors<P> {
             }
         }
 
-        let mut running: FuturesUnordered<_> = candidates
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| matches!(states[*i], State::Pending))
-            .filter_map(|(i, c)| {
-                c.as_ref()
-                    .map(|c| async move { (i, self.attempt(query, c, secret).await) })
-            })
-            .collect();
-        while let Some((i, outcome)) = running.next().await {
-            states[i] = State::Done(outcome);
-            // The first candidate in priority order that is not known to have failed decides.
-            for (index, state) in states.iter().enumerate() {
-                match state {
-                    State::Pending => break,
-                    State::Done(Ok(served)) => {
-                        return Ok(Served {
-                            pulled_from: resolution.candidates[index].clone(),
-                            via_mirror: Some(index) != source_index,
-                            ..served.clone()
-                        });
-                    }
-                    State::Done(Err(_)) | State::Skipped(_) => {}
+        let (mirror_states, source_state) = states.split_at_mut(mirror_count);
+        let winner = match self
+            .race(query, secret, &candidates[..mirror_count], mirror_states)
+            .await
+        {
+            Some(index) => Some(index),
+            None => match (source_index, source_state.first_mut(), candidates.last()) {
+                (Some(index), Some(state @ State::Pending), Some(Some(source))) => {
+                    // Every mirror failed or was skipped, and nothing is in flight any more.
+                    *state = State::Done(self.attempt(query, source, secret).await);
+                    matches!(state, State::Done(Ok(_))).then_some(index)
                 }
-            }
+                _ => None,
+            },
+        };
+        if let Some(index) = winner
+            && let State::Done(Ok(served)) = std::mem::replace(&mut states[index], State::Pending)
+        {
+            return Ok(Served {
+                pulled_from: resolution.candidates[index].clone(),
+                via_mirror: Some(index) != source_index,
+                ..served
+            });
         }
 
         let mut attempts: Vec<Attempt> = resolution
@@ -287,6 +399,7 @@ mod tests {
     const FAST: MirrorConfig = MirrorConfig {
         attempt_timeout: Duration::from_millis(200),
         unhealthy_ttl: Duration::from_mins(1),
+        grace_period: Duration::from_millis(50),
     };
 
     #[tokio::test]
@@ -423,5 +536,161 @@ mod tests {
         let p = WithMirrors::new(fake, ManagementMirrors::default(), FAST);
         let err = p.resolve(&image(), &PullSecret::anonymous()).await.unwrap_err();
         assert!(matches!(err, LookupError::NotFound { .. }), "{err}");
+    }
+
+    fn source() -> String {
+        format!("quay.invalid/ocp/release@{D}")
+    }
+
+    fn skip_reason<P: ReleaseProvider>(p: &WithMirrors<P>, registry: &str) -> Option<String> {
+        p.skip_reason(registry, Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_source_is_not_asked_while_a_mirror_serves() {
+        let fake = FakeRegistry::default().with_delay(Duration::from_millis(5));
+        fake.serve(&format!("m2.invalid/r@{D}"), release_answer("from-m2"), D);
+        fake.serve(&source(), release_answer("from-source"), D);
+        let p = WithMirrors::new(
+            fake.clone(),
+            mirrors(&["m1.invalid/r", "m2.invalid/r"], None),
+            FAST,
+        );
+        // The primary does not have it (an answer, not a dead registry): the secondary serves.
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m2.invalid/r@{D}"));
+        assert!(served.via_mirror);
+        // The primary serves.
+        fake.serve(&format!("m1.invalid/r@{D}"), release_answer("from-m1"), D);
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m1.invalid/r@{D}"));
+        // The primary refuses connections: the secondary serves.
+        fake.set(&format!("m1.invalid/r@{D}"), unreachable("m1"));
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m2.invalid/r@{D}"));
+        assert_eq!(fake.calls(Query::Release, &source()), 0, "the source was asked");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_source_is_asked_only_after_every_mirror_failed() {
+        let fake = FakeRegistry::default();
+        fake.set(&format!("m1.invalid/r@{D}"), unreachable("m1"));
+        fake.set(&format!("m2.invalid/r@{D}"), Behaviour::Hang);
+        // m3 has no such image: it answers "not found".
+        fake.serve(&source(), release_answer("from-source"), D);
+        let p = WithMirrors::new(
+            fake.clone(),
+            mirrors(&["m1.invalid/r", "m2.invalid/r", "m3.invalid/r"], None),
+            FAST,
+        );
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.value.version(), "from-source");
+        assert!(!served.via_mirror);
+        assert_eq!(fake.calls(Query::Release, &format!("m2.invalid/r@{D}")), 1);
+        assert_eq!(fake.calls(Query::Release, &format!("m3.invalid/r@{D}")), 1);
+        assert_eq!(
+            fake.others_in_flight(&source()),
+            [0],
+            "the source was asked while a mirror attempt was still running"
+        );
+        // Next time the dead registries are skipped, the one that answered is asked again, and
+        // the source still comes after it.
+        p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(fake.calls(Query::Release, &format!("m1.invalid/r@{D}")), 1);
+        assert_eq!(fake.calls(Query::Release, &format!("m2.invalid/r@{D}")), 1);
+        assert_eq!(fake.calls(Query::Release, &format!("m3.invalid/r@{D}")), 2);
+        assert_eq!(fake.others_in_flight(&source()), [0, 0]);
+    }
+
+    /// Ends only by the grace period: the primary hangs and its attempt timeout is an hour.
+    const PATIENT: MirrorConfig = MirrorConfig {
+        attempt_timeout: Duration::from_hours(1),
+        unhealthy_ttl: Duration::from_mins(1),
+        grace_period: DEFAULT_GRACE_PERIOD,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_primary_loses_to_a_serving_secondary_after_the_grace_period() {
+        let fake = FakeRegistry::default();
+        fake.set(&format!("m1.invalid/r@{D}"), Behaviour::Hang);
+        fake.serve(&format!("m2.invalid/r@{D}"), release_answer("from-m2"), D);
+        fake.serve(&source(), release_answer("from-source"), D);
+        let p = WithMirrors::new(
+            fake.clone(),
+            mirrors(&["m1.invalid/r", "m2.invalid/r"], None),
+            PATIENT,
+        );
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m2.invalid/r@{D}"));
+        assert_eq!(fake.calls(Query::Release, &source()), 0, "the source was asked");
+        // The primary was given up when the grace period ended, not when its attempt timed out,
+        // and it is skipped from now on.
+        let reason = skip_reason(&p, "m1.invalid").expect("the primary is marked down");
+        assert!(reason.contains("grace period"), "{reason}");
+        let again = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(again.pulled_from, format!("m2.invalid/r@{D}"));
+        assert_eq!(fake.calls(Query::Release, &format!("m1.invalid/r@{D}")), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_higher_priority_answer_within_the_grace_period_still_wins() {
+        let fake = FakeRegistry::default();
+        fake.set(
+            &format!("m1.invalid/r@{D}"),
+            Behaviour::After(
+                Duration::from_millis(100),
+                Box::new(Behaviour::Serve(release_answer("from-m1"), D.into())),
+            ),
+        );
+        fake.serve(&format!("m2.invalid/r@{D}"), release_answer("from-m2"), D);
+        let p = WithMirrors::new(
+            fake.clone(),
+            mirrors(&["m1.invalid/r", "m2.invalid/r"], None),
+            PATIENT,
+        );
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m1.invalid/r@{D}"));
+        assert_eq!(skip_reason(&p, "m1.invalid"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_primary_slower_than_the_grace_period_is_skipped_until_its_ttl_ends() {
+        let fake = FakeRegistry::default();
+        fake.set(
+            &format!("m1.invalid/r@{D}"),
+            Behaviour::After(
+                Duration::from_secs(2),
+                Box::new(Behaviour::Serve(release_answer("from-m1"), D.into())),
+            ),
+        );
+        fake.serve(&format!("m2.invalid/r@{D}"), release_answer("from-m2"), D);
+        let p = WithMirrors::new(
+            fake.clone(),
+            mirrors(&["m1.invalid/r", "m2.invalid/r"], Some("NeverContactSource")),
+            PATIENT,
+        );
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m2.invalid/r@{D}"));
+        p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(fake.calls(Query::Release, &format!("m1.invalid/r@{D}")), 1);
+        // Once the TTL is over it is asked again (and, being slow again, loses again).
+        tokio::time::advance(PATIENT.unhealthy_ttl).await;
+        p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(fake.calls(Query::Release, &format!("m1.invalid/r@{D}")), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_repository_on_the_winning_registry_does_not_mark_it_down() {
+        let fake = FakeRegistry::default();
+        fake.set(&format!("m.invalid/slow@{D}"), Behaviour::Hang);
+        fake.serve(&format!("m.invalid/fast@{D}"), release_answer("fast"), D);
+        let p = WithMirrors::new(
+            fake.clone(),
+            mirrors(&["m.invalid/slow", "m.invalid/fast"], Some("NeverContactSource")),
+            PATIENT,
+        );
+        let served = p.lookup(&image(), &PullSecret::anonymous()).await.unwrap();
+        assert_eq!(served.pulled_from, format!("m.invalid/fast@{D}"));
+        assert_eq!(skip_reason(&p, "m.invalid"), None);
     }
 }

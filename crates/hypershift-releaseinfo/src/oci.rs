@@ -85,8 +85,8 @@ type ClientKey = ([u8; 32], String, String);
 pub struct OciRegistry {
     config: OciConfig,
     /// Clients by (pull-secret fingerprint, registry, chosen `auths` key). The lock is held only
-    /// to find or insert a client.
-    clients: Mutex<HashMap<ClientKey, Arc<Client>>>,
+    /// to find or insert a client, never while one is built.
+    clients: Arc<Mutex<HashMap<ClientKey, Arc<Client>>>>,
 }
 
 impl std::fmt::Debug for OciRegistry {
@@ -164,24 +164,39 @@ impl OciRegistry {
     pub fn new(config: OciConfig) -> Self {
         Self {
             config,
-            clients: Mutex::new(HashMap::new()),
+            clients: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    fn client(&self, secret: &PullSecret, registry: &str, auth_key: &str) -> Arc<Client> {
+    /// The client for `registry` read with `secret`'s `auth_key`, built on first use.
+    ///
+    /// Building one loads the trusted roots (file IO and parsing, about 13 ms in a release
+    /// build here), so it happens on the blocking pool and outside the lock: the attempts of one
+    /// lookup to several registries build their clients at the same time instead of one after
+    /// another on the same task. A build whose attempt was cancelled still finishes (it is
+    /// bounded) and lands in the map for the next lookup.
+    async fn client(&self, secret: &PullSecret, registry: &str, auth_key: &str) -> Arc<Client> {
         let key = (secret.fingerprint(), registry.to_owned(), auth_key.to_owned());
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(
-            clients
-                .entry(key)
-                .or_insert_with(|| Arc::new(self.build_client())),
-        )
+        if let Some(client) = lock(&self.clients).get(&key) {
+            return Arc::clone(client);
+        }
+        let (config, clients, k) = (self.client_config(), Arc::clone(&self.clients), key.clone());
+        let build = move || {
+            let client = Arc::new(Client::new(config));
+            Arc::clone(lock(&clients).entry(k).or_insert(client))
+        };
+        match tokio::task::spawn_blocking(build).await {
+            Ok(client) => client,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: build it here.
+            Err(_) => {
+                let client = Arc::new(Client::new(self.client_config()));
+                Arc::clone(lock(&self.clients).entry(key).or_insert(client))
+            }
+        }
     }
 
-    fn build_client(&self) -> Client {
+    fn client_config(&self) -> ClientConfig {
         let extra_root_certificates = self
             .config
             .extra_ca_pem
@@ -194,7 +209,7 @@ impl OciRegistry {
                 data,
             })
             .collect();
-        Client::new(ClientConfig {
+        ClientConfig {
             protocol: ClientProtocol::Https,
             extra_root_certificates,
             // Lists are resolved here, with a precise error when the platform is missing.
@@ -202,7 +217,7 @@ impl OciRegistry {
             connect_timeout: Some(self.config.connect_timeout),
             read_timeout: Some(self.config.read_timeout),
             ..ClientConfig::default()
-        })
+        }
     }
 
     async fn resolve_manifest(
@@ -213,7 +228,7 @@ impl OciRegistry {
         auth: &RegistryAuth,
     ) -> Result<Resolved, LookupError> {
         let oci_err = |e: &oci_client::errors::OciDistributionError| {
-            LookupError::from_oci(image.as_str(), image.registry(), e)
+            LookupError::from_oci(image.as_str(), image.registry(), e, auth)
         };
         let (body, digest) = client
             .pull_manifest_raw(reference, auth, MANIFEST_TYPES)
@@ -265,6 +280,7 @@ impl OciRegistry {
         client: &Client,
         image: &ImageRef,
         reference: &Reference,
+        auth: &RegistryAuth,
         descriptor: &Descriptor,
     ) -> Result<Vec<u8>, LookupError> {
         if u64::try_from(descriptor.size).unwrap_or(u64::MAX) > self.config.max_layer_bytes {
@@ -280,7 +296,7 @@ impl OciRegistry {
         client
             .pull_blob(reference, &descriptor.oci(), &mut out)
             .await
-            .map_err(|e| LookupError::from_oci(image.as_str(), image.registry(), &e))?;
+            .map_err(|e| LookupError::from_oci(image.as_str(), image.registry(), &e, auth))?;
         Ok(out)
     }
 
@@ -289,12 +305,13 @@ impl OciRegistry {
         client: &Client,
         image: &ImageRef,
         reference: &Reference,
+        auth: &RegistryAuth,
         layers: &[Descriptor],
     ) -> Result<ReleaseImage, LookupError> {
         let wanted = [IMAGE_REFERENCES, COREOS_BOOTIMAGES];
         let mut found = Found::new();
         for layer in layers.iter().rev() {
-            let blob = self.blob(client, image, reference, layer).await?;
+            let blob = self.blob(client, image, reference, auth, layer).await?;
             let more = read_layer(&blob, wanted.as_slice(), &found)
                 .map_err(|e| payload_error(image, &format!("layer {}: {e}", layer.digest)))?;
             found.extend(more);
@@ -323,20 +340,38 @@ impl ReleaseProvider for OciRegistry {
             Some((key, c)) => (key, RegistryAuth::Basic(c.username.clone(), c.password.clone())),
             None => ("", RegistryAuth::Anonymous),
         };
-        let client = self.client(secret, image.registry(), auth_key);
+        let client = self.client(secret, image.registry(), auth_key).await;
+        self.read(query, image, &client, &auth)
+            .await
+            .map_err(|e| e.without_credentials(&auth))
+    }
+}
+
+impl OciRegistry {
+    /// Answers `query` for `image` with `client`, authenticated by `auth`.
+    async fn read(
+        &self,
+        query: Query,
+        image: &ImageRef,
+        client: &Client,
+        auth: &RegistryAuth,
+    ) -> Result<Served<Answer>, LookupError> {
         let reference = reference(image);
-        let resolved = self.resolve_manifest(&client, image, &reference, &auth).await?;
+        let resolved = self.resolve_manifest(client, image, &reference, auth).await?;
         let value = match query {
             Query::Digest => Answer::Digest,
             Query::Config => {
-                let blob = self.blob(&client, image, &reference, &resolved.config).await?;
+                let blob = self
+                    .blob(client, image, &reference, auth, &resolved.config)
+                    .await?;
                 Answer::Config(Arc::new(
                     ImageConfig::parse(&blob).map_err(|e| payload_error(image, &e))?,
                 ))
             }
-            Query::Release => {
-                Answer::Release(self.release(&client, image, &reference, &resolved.layers).await?)
-            }
+            Query::Release => Answer::Release(
+                self.release(client, image, &reference, auth, &resolved.layers)
+                    .await?,
+            ),
         };
         Ok(Served {
             value,
@@ -345,6 +380,10 @@ impl ReleaseProvider for OciRegistry {
             via_mirror: false,
         })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn reference(image: &ImageRef) -> Reference {

@@ -41,6 +41,7 @@ fn provider(
         mirrors: MirrorConfig {
             attempt_timeout: Duration::from_secs(3),
             unhealthy_ttl: Duration::from_secs(30),
+            ..MirrorConfig::default()
         },
         cache: CacheConfig::default(),
     };
@@ -493,4 +494,138 @@ async fn repeated_lookups_are_served_from_the_cache_by_digest() {
         .unwrap();
     assert_eq!(again.value, first.value);
     assert_eq!(again.pulled_from, first.pulled_from);
+}
+
+/// An IDMS mapping each source repository to its mirrors, contacting the source allowed (the
+/// default).
+fn source_allowed_idms(rules: &[(&str, &[String])]) -> ManagementMirrors {
+    use std::fmt::Write as _;
+    let mut yaml = String::from(
+        "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: m\nspec:\n  imageDigestMirrors:\n",
+    );
+    for (source, mirrors) in rules {
+        let _ = writeln!(yaml, "  - source: {source}\n    mirrors:");
+        for m in *mirrors {
+            let _ = writeln!(yaml, "    - {m}");
+        }
+    }
+    crate::mirrors(&yaml)
+}
+
+/// The source registry is a counting server on 127.0.0.1, so any connection to it is seen; the
+/// rules allow contacting it. While a mirror serves, it is never contacted: not on the first
+/// lookup, not for other digests (no cache hit), not for a tag, not with a black-holed primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_is_not_contacted_while_a_mirror_serves() {
+    let (registry, release) = setup().await;
+    let source = CountingServer::start().await;
+    let source_release = format!("{}/openshift-release-dev/ocp-release", source.addr);
+    let source_components = format!("{}/openshift-release-dev/ocp-v4.0-art-dev", source.addr);
+    let release_mirror = SyntheticRelease::mirror_release_repo(&registry.host);
+    let components_mirror = SyntheticRelease::mirror_components_repo(&registry.host);
+    let secret = registry.pull_secret();
+    // The release by digest, then each component by its own digest, then the release by tag.
+    let lookups = |p: StandardProvider| {
+        let (source_release, source_components) = (&source_release, &source_components);
+        let (release, secret, source) = (&release, &secret, &source);
+        async move {
+            let served = bounded(p.lookup(&image(&format!("{source_release}@{}", release.digest())), secret))
+                .await
+                .unwrap();
+            assert_eq!(served.value.version(), "4.99.0");
+            assert!(served.via_mirror, "{}", served.pulled_from);
+            assert_eq!(
+                source.connections(),
+                0,
+                "the source was contacted on the first lookup"
+            );
+            for (name, component) in &release.components {
+                let served = bounded(p.image_config(
+                    &image(&format!("{source_components}@{}", component.digest)),
+                    secret,
+                ))
+                .await
+                .unwrap();
+                assert_eq!(served.value.labels["io.openshift.build.component"], *name);
+                assert!(served.via_mirror, "{}", served.pulled_from);
+            }
+            let tagged = image(&format!("{source_release}:{}", release.tag()));
+            let resolved = bounded(p.resolve(&tagged, secret)).await.unwrap();
+            assert_eq!(resolved.digest, release.digest());
+            assert_eq!(source.connections(), 0, "the source was contacted");
+        }
+    };
+
+    lookups(provider(
+        &registry,
+        source_allowed_idms(&[
+            (&source_release, std::slice::from_ref(&release_mirror)),
+            (&source_components, std::slice::from_ref(&components_mirror)),
+        ]),
+        RegistryOverrides::new(),
+    ))
+    .await;
+
+    // A black-holed primary and the healthy mirror second, in a fresh provider (nothing known
+    // about either registry): the healthy mirror serves and the source is still left alone.
+    let hole = BlackHole::start().await;
+    lookups(provider(
+        &registry,
+        source_allowed_idms(&[
+            (
+                &source_release,
+                &[
+                    format!("{}/openshift/release-images", hole.addr),
+                    release_mirror.clone(),
+                ],
+            ),
+            (
+                &source_components,
+                &[
+                    format!("{}/openshift/release", hole.addr),
+                    components_mirror.clone(),
+                ],
+            ),
+        ]),
+        RegistryOverrides::new(),
+    ))
+    .await;
+    assert!(hole.connections() >= 1, "the black hole was tried");
+}
+
+/// Once every mirror has failed (one refuses connections, one has no such image), the source is
+/// contacted, last, and every attempt is reported in that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_is_contacted_once_every_mirror_failed() {
+    let (registry, release) = setup().await;
+    let source = CountingServer::start().await;
+    let source_repo = format!("{}/openshift-release-dev/ocp-release", source.addr);
+    let p = provider(
+        &registry,
+        source_allowed_idms(&[(
+            &source_repo,
+            &[
+                format!("{}/openshift/release-images", refusing_address()),
+                format!("{}/nothing/here", registry.host),
+            ],
+        )]),
+        RegistryOverrides::new(),
+    );
+    let wanted = image(&format!("{source_repo}@{}", release.digest()));
+    let err = bounded(p.lookup(&wanted, &registry.pull_secret()))
+        .await
+        .unwrap_err();
+    let LookupError::AllCandidatesFailed { attempts, .. } = &err else {
+        panic!("{err}")
+    };
+    let categories: Vec<&str> = attempts
+        .iter()
+        .map(|a| match &a.error {
+            AttemptError::Failed(e) => e.category(),
+            AttemptError::SkippedUnhealthy { .. } => "skipped",
+        })
+        .collect();
+    assert_eq!(categories[..2], ["unreachable", "not_found"], "{err}");
+    assert!(attempts[2].candidate.starts_with(&source_repo), "{err}");
+    assert!(source.connections() >= 1, "the source was not contacted");
 }
