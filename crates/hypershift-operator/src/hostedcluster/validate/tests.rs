@@ -295,3 +295,17 @@ fn a_failed_lookup_is_transient_and_a_missing_secret_is_not() {
     let p = problems(&d, &Defaults::default());
     assert_eq!((p[0].reason, p[0].transient), (reasons::SECRET_NOT_FOUND, false));
 }
+
+#[test]
+fn a_malformed_pull_secret_is_reported_without_its_content() {
+    let mut d = dereferenced(hc("", ""));
+    // The review's example: an `auths` entry that is a string instead of an object.
+    d.pull_secret = Ok(br#"{"auths":{"q.io":"dXNlcjpzZWNyZXRwYXNz"}}"#.to_vec());
+    let p = problems(&d, &Defaults::default());
+    let message = &p[0].message;
+    assert!(message.starts_with("pull secret \"pull-secret\""), "{message}");
+    let value = "dXNlcjpzZWNyZXRwYXNz";
+    for window in (0..=value.len() - 4).map(|i| &value[i..i + 4]).chain(["secretpass"]) {
+        assert!(!message.contains(window), "{message} quotes {window}");
+    }
+}
