@@ -365,20 +365,10 @@ impl MirrorSetBuilder {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let raw = RawEntry {
-                    source: &e.source,
-                    location: None,
-                    mirrors: e
-                        .mirrors
-                        .iter()
-                        .map(|m| (m.as_str(), AppliesTo::Digest, false))
-                        .collect(),
-                    policy: None,
-                    blocked: false,
-                    insecure: false,
-                    mirror_set: true,
-                };
-                (format!("spec.repositoryDigestMirrors[{i}]"), raw)
+                (
+                    format!("spec.repositoryDigestMirrors[{i}]"),
+                    digest_entry(&e.source, &e.mirrors),
+                )
             });
         self.add_entries(InputKind::ImageContentSourcePolicy, name, entries)
     }
@@ -401,20 +391,10 @@ impl MirrorSetBuilder {
         sources: &[hypershift_api::hosted_cluster::ImageContentSource],
     ) -> Result<(), InputError> {
         let entries = sources.iter().enumerate().map(|(i, e)| {
-            let raw = RawEntry {
-                source: &e.source,
-                location: None,
-                mirrors: e
-                    .mirrors
-                    .iter()
-                    .map(|m| (m.as_str(), AppliesTo::Digest, false))
-                    .collect(),
-                policy: None,
-                blocked: false,
-                insecure: false,
-                mirror_set: true,
-            };
-            (format!("spec.imageContentSources[{i}]"), raw)
+            (
+                format!("spec.imageContentSources[{i}]"),
+                digest_entry(&e.source, &e.mirrors),
+            )
         });
         self.add_entries(InputKind::HostedCluster, name.to_owned(), entries)
     }
@@ -492,6 +472,23 @@ fn add_mirror(list: &mut Vec<Mirror>, mirror: &Mirror) {
     match list.iter_mut().find(|m| m.location == mirror.location) {
         Some(existing) => existing.insecure |= mirror.insecure,
         None => list.push(mirror.clone()),
+    }
+}
+
+/// A source with mirrors for pulls by digest that never blocks it (an ICSP entry, a HostedCluster's
+/// `imageContentSources` entry).
+fn digest_entry<'a>(source: &'a str, mirrors: &'a [String]) -> RawEntry<'a> {
+    RawEntry {
+        source,
+        location: None,
+        mirrors: mirrors
+            .iter()
+            .map(|m| (m.as_str(), AppliesTo::Digest, false))
+            .collect(),
+        policy: None,
+        blocked: false,
+        insecure: false,
+        mirror_set: true,
     }
 }
 

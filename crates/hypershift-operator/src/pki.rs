@@ -23,7 +23,7 @@ pub const NOT_AFTER_ANNOTATION: &str = "hypershift.openshift.io/serving-cert-not
 pub const CA_ANNOTATION: &str = "hypershift.openshift.io/serving-cert-ca-hash";
 
 /// The ignition server's PKI as PEM text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IgnitionPki {
     pub ca_cert: String,
     pub ca_key: String,
@@ -239,32 +239,8 @@ mod tests {
         );
     }
 
-    /// Whether rustls' verifier (webpki) accepts `pki`'s serving certificate for `name`.
     fn accepted_for(pki: &IgnitionPki, name: &str) -> bool {
-        use rustls::client::danger::ServerCertVerifier as _;
-        use rustls::pki_types::{ServerName, UnixTime};
-        let mut roots = rustls::RootCertStore::empty();
-        for der in hypershift_support::ca_bundle::parse(pki.ca_cert.as_bytes()).unwrap() {
-            roots.add(der).unwrap();
-        }
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            std::sync::Arc::new(roots),
-            std::sync::Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap();
-        let leaf = hypershift_support::ca_bundle::parse(pki.serving_cert.as_bytes())
-            .unwrap()
-            .remove(0);
-        verifier
-            .verify_server_cert(
-                &leaf,
-                &[],
-                &ServerName::try_from(name.to_owned()).unwrap(),
-                &[],
-                UnixTime::now(),
-            )
-            .is_ok()
+        hypershift_testkit::accepted_for(pki.ca_cert.as_bytes(), pki.serving_cert.as_bytes(), name)
     }
 
     #[test]

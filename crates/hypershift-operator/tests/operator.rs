@@ -653,29 +653,11 @@ async fn payload(env: &Env) -> Option<(String, String, String)> {
 
 /// Whether rustls' verifier accepts the ignition serving certificate in `CP` for `name`.
 async fn serving_cert_valid_for(env: &Env, name: &str) -> bool {
-    use rustls::client::danger::ServerCertVerifier as _;
-    use rustls::pki_types::{ServerName, UnixTime};
-    let mut roots = rustls::RootCertStore::empty();
-    for der in hypershift_support::ca_bundle::parse(&tls_crt(env, "ignition-server-ca-cert").await).unwrap() {
-        roots.add(der).unwrap();
-    }
-    let leaf = hypershift_support::ca_bundle::parse(&tls_crt(env, "ignition-server-serving-cert").await)
-        .unwrap()
-        .remove(0);
-    rustls::client::WebPkiServerVerifier::builder_with_provider(
-        std::sync::Arc::new(roots),
-        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    hypershift_testkit::accepted_for(
+        &tls_crt(env, "ignition-server-ca-cert").await,
+        &tls_crt(env, "ignition-server-serving-cert").await,
+        name,
     )
-    .build()
-    .unwrap()
-    .verify_server_cert(
-        &leaf,
-        &[],
-        &ServerName::try_from(name.to_owned()).unwrap(),
-        &[],
-        UnixTime::now(),
-    )
-    .is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,8 +170,8 @@ impl OciRegistry {
 
     /// The client for `registry` read with `secret`'s `auth_key`, built on first use.
     ///
-    /// Building one loads the trusted roots (file IO and parsing, about 13 ms in a release
-    /// build here), so it happens on the blocking pool and outside the lock: the attempts of one
+    /// Building one parses its trusted roots (the system's are read from disk once per process,
+    /// [`system_roots`]), so it happens on the blocking pool and outside the lock: the attempts of one
     /// lookup to several registries build their clients at the same time instead of one after
     /// another on the same task. A build whose attempt was cancelled still finishes (it is
     /// bounded) and lands in the map for the next lookup.
@@ -197,7 +197,7 @@ impl OciRegistry {
     }
 
     fn client_config(&self) -> ClientConfig {
-        let extra_root_certificates = self
+        let extra: Vec<Certificate> = self
             .config
             .extra_ca_pem
             .as_deref()
@@ -209,8 +209,18 @@ impl OciRegistry {
                 data,
             })
             .collect();
+        let system = system_roots();
+        // With the system's roots read once per process, each client gets them as its only roots
+        // (plus ours) and does not read and parse the system bundle again; without any (a
+        // minimal image), reqwest's own default applies.
+        let (tls_certs_only, extra_root_certificates) = if system.is_empty() {
+            (Vec::new(), extra)
+        } else {
+            (system.iter().cloned().chain(extra).collect(), Vec::new())
+        };
         ClientConfig {
             protocol: ClientProtocol::Https,
+            tls_certs_only,
             extra_root_certificates,
             // Lists are resolved here, with a precise error when the platform is missing.
             platform_resolver: None,
@@ -443,6 +453,23 @@ fn split_pem(bundle: &[u8]) -> Vec<Vec<u8>> {
         rest = &rest[end..];
     }
     out
+}
+
+/// The system's trusted roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle), read
+/// once per process. Building a client used to read and parse them every time (13–23 ms each
+/// here), which a first lookup across several mirrors paid once per registry.
+fn system_roots() -> &'static [Certificate] {
+    static ROOTS: std::sync::OnceLock<Vec<Certificate>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        rustls_native_certs::load_native_certs()
+            .certs
+            .into_iter()
+            .map(|der| Certificate {
+                encoding: CertificateEncoding::Der,
+                data: der.to_vec(),
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -9,12 +9,20 @@
 //! - [`Policy`] turns both into kube's [`Action`], resets or grows the object's backoff, and
 //!   counts the outcome (`<prefix>_reconcile_next_total{next}`), so tests and dashboards can see
 //!   a controller that waits and one that retries in a loop apart.
+//! - [`spec_changes`] is the stream a controller is driven by: its objects, kept in a reflector
+//!   store, passed on only when what a reconcile reads changed (spec, labels, annotations,
+//!   finalizers), never for a status write, which would make every reconcile start another.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::Stream;
+use kube::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{Predicate as _, PredicateConfig, WatchStreamExt as _, predicates, watcher};
+use serde::de::DeserializeOwned;
 
 use crate::metrics::ReconcileMetrics;
 
@@ -44,6 +52,26 @@ pub enum Next {
     AwaitChange,
     /// Look again after this long (periodic resync, a token to rotate, a Secret to expire).
     Requeue(Duration),
+}
+
+/// Every object of `api`, reflected into `writer`, yielded when its generation (its spec, and its
+/// deletion), labels, annotations or finalizers changed: the controller's own status writes do not
+/// start a reconcile.
+pub fn spec_changes<K>(api: Api<K>, writer: Writer<K>) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::labels)
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
+            PredicateConfig::default(),
+        )
 }
 
 /// Exponential backoff per object: `initial`, doubling per consecutive failure, at most `max`.

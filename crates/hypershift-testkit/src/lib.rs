@@ -27,4 +27,4 @@ pub use release::{
     COMPONENTS, ImageBlob, IndexBlob, Layer, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, push_image,
     push_index,
 };
-pub use tls::TestCa;
+pub use tls::{TestCa, accepted_for};

@@ -59,3 +59,33 @@ impl TestCa {
         (cert.pem(), key.serialize_pem())
     }
 }
+
+/// Whether rustls' own verifier (webpki, what our clients use) accepts the certificate `cert_pem`
+/// (its first certificate) for the server name `name`, trusting only `ca_pem`.
+///
+/// # Panics
+/// When either PEM holds no certificate.
+pub fn accepted_for(ca_pem: &[u8], cert_pem: &[u8], name: &str) -> bool {
+    use rustls::client::danger::ServerCertVerifier as _;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(der.expect("a CA certificate")).expect("a usable CA");
+    }
+    let leaf = CertificateDer::pem_slice_iter(cert_pem)
+        .next()
+        .expect("a certificate")
+        .expect("a PEM certificate");
+    let Ok(server_name) = ServerName::try_from(name.to_owned()) else {
+        return false;
+    };
+    rustls::client::WebPkiServerVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .expect("a verifier")
+    .verify_server_cert(&leaf, &[], &server_name, &[], UnixTime::now())
+    .is_ok()
+}

@@ -30,7 +30,7 @@ use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
 use hypershift_api::openshift::Route;
 use hypershift_support::apply::delete_if_present;
-use hypershift_support::controller::Next;
+use hypershift_support::controller::{Next, spec_changes};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::api::DeleteParams;
@@ -38,9 +38,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{
-    Controller, Predicate as _, PredicateConfig, WatchStreamExt as _, predicates, reflector, watcher,
-};
+use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Resource, ResourceExt as _};
 use tracing::{info, instrument};
 
@@ -58,20 +56,7 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
     // The reconciler's own status writes would trigger it again, and each reconcile re-applies
     // a dozen objects: only changes to what it reads (spec → generation, labels, annotations,
     // finalizers; deletion bumps the generation) start a reconcile.
-    let hosted_clusters = watcher(
-        Api::<HostedCluster>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .applied_objects()
-    .predicate_filter(
-        predicates::generation
-            .combine(predicates::labels)
-            .combine(predicates::annotations)
-            .combine(predicates::finalizers),
-        PredicateConfig::default(),
-    );
+    let hosted_clusters = spec_changes(Api::<HostedCluster>::all(client.clone()), writer);
     let owned = || watcher::Config::default().labels(&build::owned_selector());
     let mut controller = Controller::for_stream(hosted_clusters, store.clone())
         .with_config(controller::Config::default().concurrency(crate::MAX_CONCURRENT_RECONCILES))

@@ -41,16 +41,14 @@ use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
 use hypershift_api::node_pool::NodePool;
 use hypershift_support::contract::keys;
-use hypershift_support::controller::Next;
+use hypershift_support::controller::{Next, spec_changes};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{
-    Controller, Predicate as _, PredicateConfig, WatchStreamExt as _, predicates, reflector, watcher,
-};
+use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Resource, ResourceExt as _};
 use tracing::instrument;
 
@@ -67,17 +65,7 @@ pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let (store, writer) = reflector::store();
     // Its own status writes do not start a reconcile: only what it reads does.
-    let node_pools = watcher(Api::<NodePool>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::labels)
-                .combine(predicates::annotations)
-                .combine(predicates::finalizers),
-            PredicateConfig::default(),
-        );
+    let node_pools = spec_changes(Api::<NodePool>::all(client.clone()), writer);
     let (by_cluster, by_secret, by_config_map) = (store.clone(), store.clone(), store.clone());
     // Metadata only: Secrets carry credentials the controller need not hold.
     let secrets = watcher(

@@ -48,14 +48,7 @@ fn dereferenced(hc: HostedCluster) -> Dereferenced {
             synced: true,
         },
         release: Some(Ok(release(true))),
-        pki: IgnitionPki {
-            ca_cert: String::new(),
-            ca_key: String::new(),
-            serving_cert: String::new(),
-            serving_key: String::new(),
-            serving_names: String::new(),
-            serving_not_after: String::new(),
-        },
+        pki: IgnitionPki::default(),
         published: Published::default(),
         control_plane_operator_available: None,
         ignition_server_available: None,
@@ -305,7 +298,10 @@ fn a_malformed_pull_secret_is_reported_without_its_content() {
     let message = &p[0].message;
     assert!(message.starts_with("pull secret \"pull-secret\""), "{message}");
     let value = "dXNlcjpzZWNyZXRwYXNz";
-    for window in (0..=value.len() - 4).map(|i| &value[i..i + 4]).chain(["secretpass"]) {
+    for window in (0..=value.len() - 4)
+        .map(|i| &value[i..i + 4])
+        .chain(["secretpass"])
+    {
         assert!(!message.contains(window), "{message} quotes {window}");
     }
 }
