@@ -22,8 +22,8 @@ pub const NOT_AFTER_ANNOTATION: &str = "hypershift.openshift.io/serving-cert-not
 /// Annotation: the hash of the CA that signed it.
 pub const CA_ANNOTATION: &str = "hypershift.openshift.io/serving-cert-ca-hash";
 
-/// The ignition server's PKI as PEM text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The ignition server's PKI as PEM text. `Debug` never shows the private keys.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct IgnitionPki {
     pub ca_cert: String,
     pub ca_key: String,
@@ -32,6 +32,15 @@ pub struct IgnitionPki {
     /// Annotations recorded on the serving-certificate Secret.
     pub serving_names: String,
     pub serving_not_after: String,
+}
+
+impl std::fmt::Debug for IgnitionPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IgnitionPki")
+            .field("serving_names", &self.serving_names)
+            .field("serving_not_after", &self.serving_not_after)
+            .finish_non_exhaustive()
+    }
 }
 
 impl IgnitionPki {
@@ -208,6 +217,10 @@ mod tests {
         let now = Timestamp::now();
         let first = IgnitionPki::reconcile(None, None, &names, now).unwrap();
         assert!(first.ca_cert.contains("BEGIN CERTIFICATE") && first.serving_key.contains("PRIVATE KEY"));
+        assert!(
+            !format!("{first:?}").contains("PRIVATE KEY"),
+            "Debug shows no key"
+        );
         let ca = secret(&first.ca_cert, &first.ca_key, BTreeMap::new());
         let serving = secret(&first.serving_cert, &first.serving_key, first.annotations());
         assert_eq!(

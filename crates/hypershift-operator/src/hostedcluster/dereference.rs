@@ -21,8 +21,8 @@ use crate::context::Context;
 use crate::management_mirrors::MirrorState;
 pub use crate::pki::IgnitionPki;
 
-/// Everything a HostedCluster refers to, as found.
-#[derive(Debug, Clone)]
+/// Everything a HostedCluster refers to, as found. `Debug` leaves the pull secret out.
+#[derive(Clone)]
 pub struct Dereferenced {
     pub hosted_cluster: Arc<HostedCluster>,
     /// The `.dockerconfigjson` bytes, or why they are unavailable.
@@ -38,6 +38,18 @@ pub struct Dereferenced {
     /// Available replicas of the CPO and ignition-server Deployments, if they exist.
     pub control_plane_operator_available: Option<bool>,
     pub ignition_server_available: Option<bool>,
+}
+
+impl std::fmt::Debug for Dereferenced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dereferenced")
+            .field("hosted_cluster", &self.hosted_cluster.metadata.name)
+            .field("pull_secret", &self.pull_secret.as_ref().map(Vec::len))
+            .field("release", &self.release)
+            .field("pki", &self.pki)
+            .field("published", &self.published)
+            .finish_non_exhaustive()
+    }
 }
 
 fn read(what: String) -> impl FnOnce(kube::Error) -> Error {

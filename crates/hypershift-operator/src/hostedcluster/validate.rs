@@ -28,8 +28,9 @@ const MIRRORED_ANNOTATIONS: &[&str] = &[
     annotations::REDHAT_OPERATORS_CATALOG_IMAGE,
 ];
 
-/// A HostedCluster whose inputs all check out: everything the builders need.
-#[derive(Debug, Clone)]
+/// A HostedCluster whose inputs all check out: everything the builders need. `Debug` leaves the
+/// pull secret out.
+#[derive(Clone)]
 pub struct ValidatedHostedCluster {
     pub name: String,
     pub namespace: String,
@@ -57,6 +58,19 @@ pub struct ValidatedHostedCluster {
     /// load-balancer address is known only after the Service exists).
     pub ignition_endpoint: Option<String>,
     pub mirror_set_hash: String,
+}
+
+impl std::fmt::Debug for ValidatedHostedCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatedHostedCluster")
+            .field("owner", &self.owner)
+            .field("release_image", &self.release_image)
+            .field("control_plane_operator_image", &self.control_plane_operator_image)
+            .field("ignition_publishing", &self.ignition_publishing)
+            .field("ignition_endpoint", &self.ignition_endpoint)
+            .field("mirror_set_hash", &self.mirror_set_hash)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One reason a HostedCluster cannot be reconciled.

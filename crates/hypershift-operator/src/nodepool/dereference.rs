@@ -16,8 +16,8 @@ use kube::{Api, ResourceExt as _};
 use super::error::{Error, read};
 use crate::context::Context;
 
-/// Everything a NodePool refers to, as found.
-#[derive(Debug, Clone)]
+/// Everything a NodePool refers to, as found. `Debug` shows no Secret's data and no token.
+#[derive(Clone)]
 pub struct Dereferenced {
     pub node_pool: Arc<NodePool>,
     /// Its HostedCluster, if it exists.
@@ -39,6 +39,19 @@ pub struct Dereferenced {
     pub now: Timestamp,
     /// A new token, used if the NodePool needs one (first time, or rotation due).
     pub fresh_token: String,
+}
+
+impl std::fmt::Debug for Dereferenced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |s: &[Secret]| s.iter().map(kube::ResourceExt::name_any).collect::<Vec<_>>();
+        f.debug_struct("Dereferenced")
+            .field("node_pool", &self.node_pool.metadata.name)
+            .field("control_plane_namespace", &self.control_plane_namespace)
+            .field("tokens", &names(&self.tokens))
+            .field("user_data", &names(&self.user_data))
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads what `np` refers to.
