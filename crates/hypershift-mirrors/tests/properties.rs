@@ -154,6 +154,8 @@ const SOURCES: &[&str] = &[
     "*.a.example.invalid",
     "a.example.invalid",
 ];
+/// An image-level registries.conf prefix (one tag of one repository); never its own location.
+const IMAGE_SOURCE: &str = "quay.invalid/openshift-release-dev/ocp-release:4.99.0";
 const MIRRORS: &[&str] = &[
     "m1.local:5000/x",
     "m2.local/y",
@@ -165,6 +167,9 @@ const MIRRORS: &[&str] = &[
     "quay.invalid/mirror",
     "registry.invalid:5000/ns/repo",
     "a.example.invalid/m",
+    // A bare host: followed by `:5000` (a tag after a repository source) it names another
+    // registry, `registry.invalid:5000`.
+    "registry.invalid",
 ];
 /// registries.conf `location`s: elsewhere, or inside other scopes.
 const LOCATIONS: &[&str] = &[
@@ -234,7 +239,7 @@ type Table = (String, Option<String>, bool, Vec<(String, &'static str)>);
 fn tables() -> impl Strategy<Value = Vec<Table>> {
     proptest::collection::vec(
         (
-            select(SOURCES).prop_map(str::to_owned),
+            prop_oneof![4 => select(SOURCES), 1 => Just(IMAGE_SOURCE)].prop_map(str::to_owned),
             proptest::option::of(select(LOCATIONS).prop_map(str::to_owned)),
             any::<bool>(),
             proptest::collection::vec(
@@ -256,6 +261,7 @@ fn registries_conf_text(tables: &[Table]) -> String {
         // Only `*.` prefixes may omit the location; the others default to themselves.
         match location {
             Some(l) => lines.push(format!("location = {l:?}")),
+            None if prefix == IMAGE_SOURCE => lines.push(format!("location = {:?}", LOCATIONS[0])),
             None if !prefix.starts_with("*.") => lines.push(format!("location = {prefix:?}")),
             None => {}
         }
@@ -301,6 +307,7 @@ fn image() -> impl Strategy<Value = ImageRef> {
         prop_oneof![
             Just(String::new()),
             Just(":4.99.0".to_owned()),
+            Just(":5000".to_owned()),
             Just("@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_owned())
         ],
     )
