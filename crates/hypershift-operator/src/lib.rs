@@ -130,7 +130,12 @@ async fn operate(
     ready.store(true, Ordering::Relaxed);
 
     let ctx = Arc::new(Context {
-        applier: Applier::new(client.clone(), names::HO_FIELD_MANAGER),
+        // The kinds the controllers watch as owned objects: their echoes are told apart.
+        applier: Applier::new(client.clone(), names::HO_FIELD_MANAGER).tracking(&[
+            "Deployment",
+            "Service",
+            "Route",
+        ]),
         recorder,
         client,
         provider,

@@ -3,8 +3,16 @@
 //!
 //! Builders decide content; this layer never does. Status writes live in each controller's
 //! `status.rs`, not here.
+//!
+//! An applier can remember the `resourceVersion` of what it last wrote for the kinds a controller
+//! watches ([`Applier::tracking`]), so that the watch can tell the controller's own writes from
+//! everyone else's ([`Applier::is_own_write`]): an owned Deployment the reconcile just updated
+//! must not start the same reconcile again, while one someone else changed (or the platform's
+//! status update) must.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{ClusterResourceScope, NamespaceResourceScope};
@@ -60,6 +68,11 @@ where
 pub struct Applier {
     client: Client,
     params: PatchParams,
+    /// Kinds whose writes are remembered.
+    tracked: &'static [&'static str],
+    /// (kind, namespace, name) → the `resourceVersion` our last write produced. Bounded by the
+    /// objects of the tracked kinds the controller owns; entries go with deletions.
+    written: Arc<Mutex<HashMap<(String, String, String), String>>>,
 }
 
 impl std::fmt::Debug for Applier {
@@ -87,7 +100,65 @@ impl Applier {
         Self {
             client,
             params: PatchParams::apply(field_manager).force(),
+            tracked: &[],
+            written: Arc::default(),
         }
+    }
+
+    /// Remembers the result of every write of these kinds (the ones the controller watches), for
+    /// [`Applier::is_own_write`].
+    #[must_use]
+    pub fn tracking(mut self, kinds: &'static [&'static str]) -> Self {
+        self.tracked = kinds;
+        self
+    }
+
+    /// Whether `obj`, as a watch delivers it, is exactly what this applier last wrote (same
+    /// `resourceVersion`): an echo of our own write, not a change by anyone else.
+    pub fn is_own_write<K: Resource<DynamicType = ()>>(&self, obj: &K) -> bool {
+        let meta = obj.meta();
+        let (Some(name), Some(rv)) = (&meta.name, &meta.resource_version) else {
+            return false;
+        };
+        let key = (
+            kind_of::<K>(),
+            meta.namespace.clone().unwrap_or_default(),
+            name.clone(),
+        );
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .is_some_and(|ours| ours == rv)
+    }
+
+    fn remember<K: Resource<DynamicType = ()>>(&self, stored: &K) {
+        let kind = kind_of::<K>();
+        if !self.tracked.contains(&kind.as_str()) {
+            return;
+        }
+        let meta = stored.meta();
+        let key = (
+            kind,
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        match &meta.resource_version {
+            Some(rv) => {
+                written.insert(key, rv.clone());
+            }
+            None => {
+                written.remove(&key);
+            }
+        }
+    }
+
+    fn forget<K: Resource<DynamicType = ()>>(&self, namespace: &str, name: &str) {
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(kind_of::<K>(), namespace.to_owned(), name.to_owned()));
     }
 
     /// Applies a namespaced object; returns it as stored.
@@ -129,13 +200,16 @@ impl Applier {
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
     {
-        api.patch(&name, &self.params, &Patch::Apply(obj))
+        let stored = api
+            .patch(&name, &self.params, &Patch::Apply(obj))
             .await
             .map_err(|source| ApplyError::Apply {
                 kind: kind_of::<K>(),
                 name,
                 source,
-            })
+            })?;
+        self.remember(&stored);
+        Ok(stored)
     }
 
     /// Deletes the namespaced `K` object `name` if it is there; returns whether it was.
@@ -144,6 +218,7 @@ impl Applier {
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + DeserializeOwned + Clone + Debug,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        self.forget::<K>(namespace, name);
         delete_if_present(&api, name, &DeleteParams::background())
             .await
             .map_err(|source| ApplyError::Cleanup {
@@ -178,6 +253,7 @@ impl Applier {
             if keep.contains(&name.as_str()) {
                 continue;
             }
+            self.forget::<K>(namespace, &name);
             if delete_if_present(&api, &name, &DeleteParams::background())
                 .await
                 .map_err(cleanup)?
@@ -186,5 +262,60 @@ impl Applier {
             }
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use devcluster::{DevCluster, DevClusterOptions};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn config_map(value: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("owned".into()),
+                namespace: Some("default".into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([("k".to_owned(), value.to_owned())])),
+            ..ConfigMap::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_echo_of_our_own_last_write_counts_as_ours() {
+        hypershift_releaseinfo::install_crypto_provider();
+        let cluster = DevCluster::start(DevClusterOptions::default()).await.unwrap();
+        let client = cluster.client();
+        let applier = Applier::new(client.clone(), "test-manager").tracking(&["ConfigMap"]);
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+
+        let stored = applier.apply(&config_map("a")).await.unwrap();
+        assert!(applier.is_own_write(&api.get("owned").await.unwrap()));
+        assert!(applier.is_own_write(&stored));
+
+        // Someone else's change is not ours, until we write again.
+        api.patch(
+            "owned",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"k": "edited"}})),
+        )
+        .await
+        .unwrap();
+        assert!(!applier.is_own_write(&api.get("owned").await.unwrap()));
+        applier.apply(&config_map("a")).await.unwrap();
+        assert!(applier.is_own_write(&api.get("owned").await.unwrap()));
+
+        // Untracked kinds are never remembered, and a delete forgets.
+        let untracked = Applier::new(client, "test-manager");
+        assert!(!untracked.is_own_write(&untracked.apply(&config_map("b")).await.unwrap()));
+        let last = applier.apply(&config_map("c")).await.unwrap();
+        applier.delete::<ConfigMap>("default", "owned").await.unwrap();
+        assert!(!applier.is_own_write(&last));
     }
 }

@@ -74,6 +74,32 @@ where
         )
 }
 
+/// The owned objects of `api` (`config` selects them) whenever someone other than `applier`
+/// changed them: the platform updating their status, a user editing or deleting them. The echoes
+/// of the controller's own writes are dropped, so a reconcile that updated a Deployment does not
+/// start again because of it. A deletion always passes: the owner must put the object back.
+pub fn changes_by_others<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    applier: crate::apply::Applier,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    use futures::StreamExt as _;
+    watcher(api, config).default_backoff().filter_map(move |event| {
+        let out = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                (!applier.is_own_write(&o)).then_some(Ok(o))
+            }
+            Ok(watcher::Event::Delete(o)) => Some(Ok(o)),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(out)
+    })
+}
+
 /// Exponential backoff per object: `initial`, doubling per consecutive failure, at most `max`.
 #[derive(Debug)]
 pub struct Backoff {

@@ -30,7 +30,7 @@ use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::names;
 use hypershift_api::openshift::Route;
 use hypershift_support::apply::delete_if_present;
-use hypershift_support::controller::{Next, spec_changes};
+use hypershift_support::controller::{Next, changes_by_others, spec_changes};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::api::DeleteParams;
@@ -60,21 +60,28 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
     let owned = || watcher::Config::default().labels(&build::owned_selector());
     let mut controller = Controller::for_stream(hosted_clusters, store.clone())
         .with_config(controller::Config::default().concurrency(crate::MAX_CONCURRENT_RECONCILES))
-        // Owned objects live in another namespace: traced back by the owner annotation.
-        .watches(
-            Api::<Deployment>::all(client.clone()),
-            owned(),
-            |d: Deployment| owner_of(&d),
+        // Owned objects live in another namespace: traced back by the owner annotation. Only
+        // changes by others count (availability, a node port allocated, an edit to undo): the
+        // echo of the reconcile's own update would only start the same reconcile again.
+        .watches_stream(
+            changes_by_others(
+                Api::<Deployment>::all(client.clone()),
+                owned(),
+                ctx.applier.clone(),
+            ),
+            |d| owner_of(&d),
         )
         // The node port or load-balancer address the cluster assigns ends up in the endpoint and
         // the serving certificate.
-        .watches(Api::<Service>::all(client.clone()), owned(), |s: Service| {
-            owner_of(&s)
-        });
+        .watches_stream(
+            changes_by_others(Api::<Service>::all(client.clone()), owned(), ctx.applier.clone()),
+            |s| owner_of(&s),
+        );
     if ctx.defaults.route_api {
-        controller = controller.watches(Api::<Route>::all(client.clone()), owned(), |r: Route| {
-            owner_of(&r)
-        });
+        controller = controller.watches_stream(
+            changes_by_others(Api::<Route>::all(client.clone()), owned(), ctx.applier.clone()),
+            |r| owner_of(&r),
+        );
     }
     // A pull secret or trust bundle that appears or changes affects every HostedCluster naming
     // it. Metadata only: the operator never holds every Secret's data in memory.
