@@ -1,9 +1,10 @@
 //! The `hypershift` binary against design/cli-contract.md: output shapes, exit statuses
 //! (0 ok, 1 invalid input, 2 usage), one-line errors. Runs the real binary as a user would.
 
-use std::io::Write as _;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
@@ -14,21 +15,7 @@ fn examples() -> PathBuf {
 }
 
 fn hypershift(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hypershift"))
-        .args(args)
-        .current_dir(examples())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hypershift starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("hypershift runs")
+    common::hypershift_in(&examples(), args, stdin)
 }
 
 /// Runs a command that must succeed; returns stdout.

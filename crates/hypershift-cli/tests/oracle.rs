@@ -10,10 +10,11 @@
 //!
 //! Needs `/usr/bin/skopeo` and `/usr/bin/docker-registry`; fails loudly naming them, never skips.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use hypershift_releaseinfo::Compression;
 use hypershift_testkit::{ImageBlob, TestRegistry, push_image};
@@ -195,21 +196,9 @@ impl Oracle {
     /// explain the same.
     fn explain(&self, references: &[String]) -> Vec<Value> {
         let run = |args: &[&str]| -> Vec<Value> {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_hypershift"))
-                .args(["mirrors", "explain", "-"])
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("hypershift starts");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(references.join("\n").as_bytes())
-                .expect("write stdin");
-            let out = child.wait_with_output().expect("hypershift runs");
+            let mut all = vec!["mirrors", "explain", "-"];
+            all.extend(args);
+            let out = common::hypershift_in(&self.dir, &all, &references.join("\n"));
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8(out.stdout)
                 .expect("utf-8")
