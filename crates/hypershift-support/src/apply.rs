@@ -72,8 +72,11 @@ pub struct Applier {
     tracked: &'static [&'static str],
     /// (kind, namespace, name) → the `resourceVersion` our last write produced. Bounded by the
     /// objects of the tracked kinds the controller owns; entries go with deletions.
-    written: Arc<Mutex<HashMap<(String, String, String), String>>>,
+    written: Arc<Mutex<HashMap<ObjectKey, String>>>,
 }
+
+/// (kind, namespace, name) of an object the applier wrote.
+type ObjectKey = (String, String, String);
 
 impl std::fmt::Debug for Applier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
