@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use hypershift_mirrors::{ImageRef, RegistryOverrides};
 use hypershift_support::config::{
     AdminArgs, AdminConfig, KubeArgs, KubeConfig, LeaderArgs, LeaderElectionConfig, LogArgs, LogConfig,
-    RegistryArgs, RegistryConfig,
+    RegistryArgs, RegistryConfig, RegistrySettings,
 };
 use hypershift_support::leader::LeaderConfig;
 use serde::{Deserialize, Serialize};
@@ -145,34 +145,18 @@ impl Config {
         let Config {
             kube: KubeConfig { kubeconfig },
             namespace,
-            registry:
-                RegistryConfig {
-                    registry_overrides,
-                    registry_ca_bundle,
-                    registry_timeout_seconds,
-                },
+            registry,
             control_plane_operator_image,
             ignition_server_image,
             admin: AdminConfig { admin_addr },
             log: _,
             leader,
         } = self;
-        let mut overrides = RegistryOverrides::new();
-        for value in registry_overrides {
-            overrides
-                .merge_flag(value)
-                .map_err(|e| format!("--registry-overrides {value:?}: {e}"))?;
-        }
-        let bundle = match registry_ca_bundle {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("--registry-ca-bundle {}: {e}", path.display()))?;
-                hypershift_support::ca_bundle::parse(text.as_bytes())
-                    .map_err(|e| format!("--registry-ca-bundle {}: {e}", path.display()))?;
-                Some(text)
-            }
-            None => None,
-        };
+        let RegistrySettings {
+            registry_overrides,
+            registry_ca_bundle,
+            registry_timeout,
+        } = registry.validate()?;
         for (flag, image) in [
             ("--control-plane-operator-image", control_plane_operator_image),
             ("--ignition-server-image", ignition_server_image),
@@ -184,21 +168,18 @@ impl Config {
         if namespace.is_empty() {
             return Err("--namespace must not be empty".into());
         }
-        if *registry_timeout_seconds == 0 {
-            return Err("--registry-timeout-seconds must be at least 1".into());
-        }
         let leader_election = leader.to_leader_config()?;
         Ok(OperatorConfig {
             kubeconfig: kubeconfig.clone(),
             namespace: namespace.clone(),
-            registry_overrides: overrides,
-            registry_ca_bundle: bundle,
+            registry_overrides,
+            registry_ca_bundle,
             control_plane_operator_image: control_plane_operator_image.clone(),
             ignition_server_image: ignition_server_image.clone(),
             admin_addr: *admin_addr,
             leader_elect: leader.leader_elect,
             leader_election,
-            registry_timeout: Duration::from_secs(*registry_timeout_seconds),
+            registry_timeout,
         })
     }
 }

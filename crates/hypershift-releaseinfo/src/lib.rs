@@ -28,6 +28,7 @@ mod release;
 #[cfg(test)]
 mod testing_fake;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,9 @@ pub enum Query {
     Digest,
     /// Its config (labels, architecture) for the configured platform.
     Config,
+    /// Every regular file under a directory of its filesystem (`etc/mcc/templates/`, with the
+    /// trailing `/`), for the configured platform: the topmost layer's copy of each path.
+    Files(&'static str),
 }
 
 /// The answer to a [`Query`].
@@ -59,7 +63,11 @@ pub enum Answer {
     Release(ReleaseImage),
     Digest,
     Config(Arc<ImageConfig>),
+    Files(Arc<Files>),
 }
+
+/// Files read out of an image: path (as in the layer, without a leading `/`) → content.
+pub type Files = BTreeMap<String, Vec<u8>>;
 
 /// An answer and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +148,25 @@ pub trait ReleaseProvider: Send + Sync {
                     Ok(served.map(|_| c))
                 }
                 other => Err(unexpected(image, "an image config", &other)),
+            }
+        }
+    }
+
+    /// Every regular file of `image` under `dir` (a directory path ending in `/`).
+    fn files(
+        &self,
+        image: &ImageRef,
+        dir: &'static str,
+        secret: &PullSecret,
+    ) -> impl Future<Output = Result<Served<Arc<Files>>, LookupError>> + Send {
+        async move {
+            let served = self.fetch(Query::Files(dir), image, secret).await?;
+            match served.value {
+                Answer::Files(ref f) => {
+                    let f = Arc::clone(f);
+                    Ok(served.map(|_| f))
+                }
+                other => Err(unexpected(image, "files", &other)),
             }
         }
     }

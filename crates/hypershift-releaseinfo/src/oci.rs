@@ -22,7 +22,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 
-use crate::layers::{Found, read_layer};
+use crate::layers::{Found, UnderDir, read_layer};
 use crate::release::{COREOS_BOOTIMAGES, IMAGE_REFERENCES};
 use crate::{
     Answer, ImageConfig, ImageRef, LookupError, PullSecret, Query, ReleaseImage, ReleaseProvider, Served,
@@ -339,6 +339,29 @@ impl OciRegistry {
     }
 }
 
+impl OciRegistry {
+    /// Every regular file under `dir`, the topmost layer's copy of each path. All layers are
+    /// read: a lower layer may hold files no upper one has.
+    async fn files_under(
+        &self,
+        client: &Client,
+        image: &ImageRef,
+        reference: &Reference,
+        auth: &RegistryAuth,
+        layers: &[Descriptor],
+        dir: &str,
+    ) -> Result<Found, LookupError> {
+        let mut found = Found::new();
+        for layer in layers.iter().rev() {
+            let blob = self.blob(client, image, reference, auth, layer).await?;
+            let more = read_layer(&blob, &UnderDir(dir), &found)
+                .map_err(|e| payload_error(image, &format!("layer {}: {e}", layer.digest)))?;
+            found.extend(more);
+        }
+        Ok(found)
+    }
+}
+
 impl ReleaseProvider for OciRegistry {
     async fn fetch(
         &self,
@@ -382,6 +405,10 @@ impl OciRegistry {
                 self.release(client, image, &reference, auth, &resolved.layers)
                     .await?,
             ),
+            Query::Files(dir) => Answer::Files(Arc::new(
+                self.files_under(client, image, &reference, auth, &resolved.layers, dir)
+                    .await?,
+            )),
         };
         Ok(Served {
             value,

@@ -629,3 +629,49 @@ async fn the_source_is_contacted_once_every_mirror_failed() {
     assert!(attempts[2].candidate.starts_with(&source_repo), "{err}");
     assert!(source.connections() >= 1, "the source was not contacted");
 }
+
+#[tokio::test]
+async fn files_under_a_directory_come_through_the_mirror_topmost_layer_winning() {
+    let (registry, release) = setup().await;
+    let p = provider(
+        &registry,
+        mirrors(&SyntheticRelease::idms_yaml("release", &registry.host, true)),
+        RegistryOverrides::new(),
+    );
+    let secret = registry.pull_secret();
+    // The synthetic MCO image: its templates, by the source name, served by the mirror.
+    let mco = image(&release.component_source("machine-config-operator"));
+    let served = p.files(&mco, "etc/mcc/templates/", &secret).await.unwrap();
+    assert!(served.via_mirror);
+    assert!(served.value.keys().all(|k| k.starts_with("etc/mcc/templates/")));
+    assert!(!served.value.is_empty());
+    assert!(!served.value.contains_key("usr/bin/machine-config-operator"));
+
+    // Two layers: the upper one's copy of a path wins; a lower-only path is still found.
+    let repo = format!("{}/layered/mco", registry.host);
+    let layered = ImageBlob::build(
+        &[
+            &[("d/a", b"lower a"), ("d/b", b"lower b"), ("other", b"x")],
+            &[("d/a", b"upper a"), ("d/sub/c", b"upper c")],
+        ],
+        &[],
+        Compression::Gzip,
+        "amd64",
+    );
+    push_image(&registry.push_client(), &registry.auth(), &repo, &layered, None)
+        .await
+        .unwrap();
+    let files = p
+        .files(&image(&format!("{repo}@{}", layered.digest)), "d/", &secret)
+        .await
+        .unwrap()
+        .value;
+    let text: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap()))
+        .collect();
+    assert_eq!(
+        text,
+        [("d/a", "upper a"), ("d/b", "lower b"), ("d/sub/c", "upper c")]
+    );
+}

@@ -61,6 +61,59 @@ impl Binary {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
+        self.serve_inner(log, config, |handle| async move {
+            tokio::select! {
+                result = work(handle) => result.map_err(|e| format!("{e:#}")),
+                signal = shutdown_signal() => {
+                    tracing::info!(signal, "stopping on signal");
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Binary {
+    /// Like [`Binary::serve`], for work that stops gracefully: `work` gets a receiver that turns
+    /// `true` on SIGTERM/SIGINT and should then finish what is in flight and return. It is given
+    /// [`GRACE`] for that before the process exits anyway (the kubelet's default grace period is
+    /// 30 s).
+    pub async fn serve_graceful<F, Fut, E>(
+        &self,
+        log: &LogConfig,
+        config: &impl Serialize,
+        work: F,
+    ) -> ExitCode
+    where
+        F: FnOnce(LogHandle, tokio::sync::watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopping = async move {
+            let signal = shutdown_signal().await;
+            tracing::info!(signal, "stopping on signal");
+            let _ = stop_tx.send(true);
+            tokio::time::sleep(GRACE).await;
+            // Keeps the sender alive until then.
+            drop(stop_tx);
+            tracing::warn!(grace = ?GRACE, "work did not stop within the grace period");
+        };
+        self.serve_inner(log, config, |handle| async move {
+            tokio::select! {
+                result = work(handle, stop_rx) => result.map_err(|e| format!("{e:#}")),
+                () = stopping => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn serve_inner<F, Fut>(&self, log: &LogConfig, config: &impl Serialize, work: F) -> ExitCode
+    where
+        F: FnOnce(LogHandle) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
         // Ring only: kube and oci-client would otherwise race for the process-wide provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let handle = match crate::telemetry::init(log.log_format, &log.log_level) {
@@ -73,18 +126,15 @@ impl Binary {
             "starting {}",
             self.name
         );
-        tokio::select! {
-            result = work(handle) => match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => self.fail(&e),
-            },
-            signal = shutdown_signal() => {
-                tracing::info!(signal, "stopping on signal");
-                ExitCode::SUCCESS
-            }
+        match work(handle).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => self.fail(&e),
         }
     }
 }
+
+/// How long graceful work gets after the stop signal.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT; names the signal.
 pub async fn shutdown_signal() -> &'static str {

@@ -342,6 +342,61 @@ pub struct RegistryConfig {
     pub registry_timeout_seconds: u64,
 }
 
+/// The checked [`RegistryConfig`]: what a binary builds its release provider from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    /// Every `--registry-overrides` occurrence, merged.
+    pub registry_overrides: hypershift_mirrors::RegistryOverrides,
+    /// The CA bundle's PEM text (checked to hold certificates).
+    pub registry_ca_bundle: Option<String>,
+    /// How long each registry candidate may take.
+    pub registry_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for RegistrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySettings")
+            .field("registry_overrides", &self.registry_overrides)
+            .field(
+                "registry_ca_bundle",
+                &self.registry_ca_bundle.as_ref().map(|_| "<PEM>"),
+            )
+            .field("registry_timeout", &self.registry_timeout)
+            .finish()
+    }
+}
+
+impl RegistryConfig {
+    /// Parses the overrides (the shared pflag parser), reads and checks the CA bundle, checks the
+    /// timeout; the error is one line naming the flag.
+    pub fn validate(&self) -> Result<RegistrySettings, String> {
+        let mut overrides = hypershift_mirrors::RegistryOverrides::new();
+        for value in &self.registry_overrides {
+            overrides
+                .merge_flag(value)
+                .map_err(|e| format!("--registry-overrides {value:?}: {e}"))?;
+        }
+        let bundle = match &self.registry_ca_bundle {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--registry-ca-bundle {}: {e}", path.display()))?;
+                crate::ca_bundle::parse(text.as_bytes())
+                    .map_err(|e| format!("--registry-ca-bundle {}: {e}", path.display()))?;
+                Some(text)
+            }
+            None => None,
+        };
+        if self.registry_timeout_seconds == 0 {
+            return Err("--registry-timeout-seconds must be at least 1".into());
+        }
+        Ok(RegistrySettings {
+            registry_overrides: overrides,
+            registry_ca_bundle: bundle,
+            registry_timeout: std::time::Duration::from_secs(self.registry_timeout_seconds),
+        })
+    }
+}
+
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
