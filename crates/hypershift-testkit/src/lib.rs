@@ -10,12 +10,15 @@
 //!   HostedCluster and NodePool documents of the scenarios; a kubeconfig through a proxy.
 //! - [`process`]: our built binaries as processes with an admin port ([`BinaryProcess`],
 //!   [`OperatorProcess`]).
+//! - [`ignition`]: the real Ignition client booting a pointer config into a scratch root, and
+//!   `ignition-validate`; [`https_get`] for HTTPS endpoints trusting a test CA.
 //!
 //! Everything listens on 127.0.0.1 only. A missing registry binary is a loud panic that says how
 //! to install it, never a silent skip. Crate tests dev-depend on this crate, never on `e2e`.
 
 pub mod cluster;
 pub mod faults;
+pub mod ignition;
 pub mod process;
 mod registry;
 mod release;
@@ -24,7 +27,7 @@ mod tls;
 pub use process::{BinaryProcess, OperatorProcess, binary, free_address, metric, workspace_root};
 pub use registry::TestRegistry;
 pub use release::{
-    COMPONENTS, ImageBlob, IndexBlob, Layer, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, push_image,
-    push_index,
+    COMPONENTS, ImageBlob, IndexBlob, Layer, MCO_TEMPLATES, SOURCE_COMPONENTS, SOURCE_RELEASE,
+    SyntheticRelease, push_image, push_index,
 };
-pub use tls::{TestCa, accepted_for};
+pub use tls::{TestCa, accepted_for, https_get};

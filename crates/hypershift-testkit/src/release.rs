@@ -310,22 +310,37 @@ impl SyntheticRelease {
     }
 }
 
+/// The synthetic machine-config-operator image's templates (under `etc/mcc/templates/`).
+pub const MCO_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "common/_base/files/hypershift-release.yaml",
+        "mode: 420\npath: /etc/hypershift/release\ncontents:\n  inline: |\n    version={{.ReleaseVersion}}\n    image={{.ReleaseImage}}\n    nodePool={{.NodePool}}\n",
+    ),
+    (
+        "worker/00-worker/_base/files/cli-image.yaml",
+        "mode: \"0644\"\npath: /etc/hypershift/cli-image\ncontents:\n  inline: \"{{ .Images.cli }}\"\n",
+    ),
+    (
+        "worker/00-worker/_base/units/kubelet.service.yaml",
+        "name: kubelet.service\nenabled: true\ncontents: |\n  [Unit]\n  Description=Kubelet {{.ReleaseVersion}}\n  [Service]\n  ExecStart=/usr/bin/kubelet\n  [Install]\n  WantedBy=multi-user.target\n",
+    ),
+    (
+        "master/00-master/_base/files/master-only.yaml",
+        "path: /etc/hypershift/master-only\n",
+    ),
+];
+
 fn component(name: &str, version: &str) -> ImageBlob {
     let binary = format!("#!/bin/sh\necho {name} {version}\n");
     let mut files: Vec<(String, Vec<u8>)> = vec![(format!("usr/bin/{name}"), binary.into_bytes())];
     if name == "machine-config-operator" {
-        for (path, content) in [
-            (
-                "etc/mcc/templates/common/_base/files/registries.yaml",
-                "# synthetic template\n",
-            ),
-            (
-                "etc/mcc/templates/worker/00-worker/_base/units/kubelet.service.yaml",
-                "name: kubelet.service\n",
-            ),
-        ] {
-            files.push((path.to_owned(), format!("{content}# {version}\n").into_bytes()));
-        }
+        // Templates in the MCO's layout and the ignition server's format (its templates module),
+        // using every kind of placeholder.
+        files.extend(
+            MCO_TEMPLATES
+                .iter()
+                .map(|(path, content)| (format!("etc/mcc/templates/{path}"), content.as_bytes().to_vec())),
+        );
     }
     let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), c.as_slice())).collect();
     ImageBlob::build(

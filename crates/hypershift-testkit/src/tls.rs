@@ -89,3 +89,63 @@ pub fn accepted_for(ca_pem: &[u8], cert_pem: &[u8], name: &str) -> bool {
     .verify_server_cert(&leaf, &[], &server_name, &[], UnixTime::now())
     .is_ok()
 }
+
+/// One HTTPS/1.1 request to `addr` (`127.0.0.1:PORT`) trusting only `ca_pem`, as server name
+/// `name`: (status, headers text, body). `Connection: close`, so the body is what follows the
+/// headers.
+///
+/// # Errors
+/// When the connection, the handshake or the exchange fails.
+pub async fn https_get(
+    addr: &str,
+    ca_pem: &[u8],
+    name: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, String, Vec<u8>)> {
+    use anyhow::Context as _;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(der.context("a CA certificate")?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let mut tls = connector
+        .connect(ServerName::try_from(name.to_owned())?, tcp)
+        .await
+        .context("TLS handshake")?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(k);
+        request.push_str(": ");
+        request.push_str(v);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    tls.write_all(request.as_bytes()).await?;
+    let mut out = Vec::new();
+    // A server closing without close_notify is still an answer for a test.
+    let _ = tls.read_to_end(&mut out).await;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers in the answer")?;
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status code")?;
+    Ok((status, head, out[split + 4..].to_vec()))
+}

@@ -98,7 +98,7 @@ pub async fn images(ctx: &Context, valid: &ValidToken) -> Result<Images, Failure
         .inspect(|s| {
             ctx.metrics
                 .lookups
-                .observe(if s.via_mirror { "mirror" } else { "source" })
+                .observe(if s.via_mirror { "mirror" } else { "source" });
         })
         .map_err(|e| lookup_failed(ctx, &format!("release {}", valid.release), &e))?;
     let components = release.value.canonical_component_images().clone();
