@@ -6,12 +6,17 @@
 //!  3 CRDs, namespaces, pull secret, the IDMS oc-mirror writes
 //!  4 hypershift-operator as a process
 //!  5 a HostedCluster whose release lives under quay.invalid, and a NodePool
-//!  6 wait: the release resolved through the mirror, both Deployments rendered, NodePool Secrets
-//!  7 edit the IDMS (a dead mirror first): both Deployments follow, no restart; latency measured
+//!  6 wait: the release resolved through the mirror, both Deployments rendered, the ignition-server
+//!    run by devcluster's runner from its Deployment, the NodePool's payload generated
+//!  7 a node boots: the real Ignition client fetches the payload with the user-data pointer config,
+//!    skopeo pulls a release component by its quay.invalid name through the node's registries.conf
+//!  8 edit the IDMS (a dead mirror first): both Deployments follow, no restart; latency measured
 //! ```
 //!
 //! Everything listens on 127.0.0.1; the "public" registry is under `.invalid` and is never
-//! contacted (the IDMS says `NeverContactSource`).
+//! contacted (the IDMS says `NeverContactSource`). The ignition-server, as the runner runs it,
+//! binds its Deployment's ports (9090 HTTPS, 8081 admin): one flagship at a time per machine
+//! (nextest runs the tests that start one in the `flagship` group, one at a time).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -20,7 +25,9 @@ use anyhow::{Context as _, Result, bail};
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::openshift::ImageDigestMirrorSet;
+use hypershift_testkit::containers::NodeRuntime;
 use hypershift_testkit::faults::refusing_address;
+use hypershift_testkit::ignition;
 use hypershift_testkit::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
@@ -33,6 +40,11 @@ use hypershift_testkit::{OperatorProcess, cluster as kit};
 /// The control-plane namespace of `clusters/example`.
 pub const CONTROL_PLANE: &str = "clusters-example";
 const WITHIN: Duration = Duration::from_mins(2);
+/// The ignition-server's HTTPS port as its Deployment says (and so its NodePort here).
+pub const IGNITION_PORT: u16 = 9090;
+/// The image the operator renders into the ignition-server Deployment: the runner runs our
+/// `ignition-server` binary for it (it is named, never pulled).
+pub const IGNITION_SERVER_IMAGE: &str = "quay.invalid/hypershift/ignition-server:latest";
 
 /// A running flagship environment. Dropping it stops everything; [`Flagship::shutdown`] does so
 /// in order.
@@ -84,10 +96,18 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     );
 
     let t = Instant::now();
-    p.step(2, "devcluster (local Kubernetes API, TLS, token)");
-    let cluster = DevCluster::start(DevClusterOptions::default())
-        .await
-        .context("starting devcluster")?;
+    p.step(
+        2,
+        "devcluster (local Kubernetes API, TLS, token) with its runner for the ignition-server",
+    );
+    let cluster = DevCluster::start(DevClusterOptions {
+        runner: Some(
+            devcluster::RunnerOptions::default().binary("ignition-server", binary("ignition-server")),
+        ),
+        ..DevClusterOptions::default()
+    })
+    .await
+    .context("starting devcluster")?;
     let client = cluster.client();
     p.done(
         &format!(
@@ -108,7 +128,12 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
 
     let t = Instant::now();
     p.step(4, "hypershift-operator");
-    let operator = OperatorProcess::spawn(&binary("hypershift-operator"), &cluster, &registry, &[])?;
+    let operator = OperatorProcess::spawn(
+        &binary("hypershift-operator"),
+        &cluster,
+        &registry,
+        &[&format!("--ignition-server-image={IGNITION_SERVER_IMAGE}")],
+    )?;
     let mut flagship = Flagship {
         registry,
         release,
@@ -133,10 +158,11 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     );
     let release_image = flagship.release.source_reference();
     flagship
-        .apply(&kit::hosted_cluster_yaml(
+        .apply(&kit::hosted_cluster_yaml_on(
             "example",
             &release_image,
             &flagship.registry,
+            IGNITION_PORT,
         ))
         .await?;
     flagship
@@ -150,7 +176,7 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     let t = Instant::now();
     p.step(
         6,
-        "waiting for the operator: release lookup through the mirror, control plane, NodePool Secrets",
+        "waiting: release lookup through the mirror, control plane, the ignition-server, the NodePool's payload",
     );
     flagship.wait_ready(p).await?;
     p.done("ready", t.elapsed());
@@ -232,6 +258,7 @@ impl Flagship {
             "ValidReleaseImage",
             "ValidConfiguration",
             "ReconciliationSucceeded",
+            "IgnitionEndpointAvailable",
         ] {
             let c = client.clone();
             let message = self
@@ -259,7 +286,112 @@ impl Flagship {
                 (l.items.len() >= 2).then_some(())
             }
         })
-        .await
+        .await?;
+        let c = client.clone();
+        let message = self
+            .eventually("the NodePool's ValidGeneratedPayload=True", || {
+                let c = c.clone();
+                async move {
+                    let np = Api::<hypershift_api::node_pool::NodePool>::namespaced(c, "clusters")
+                        .get_opt("workers")
+                        .await
+                        .ok()??;
+                    let cond = np
+                        .status?
+                        .conditions
+                        .into_iter()
+                        .find(|c| c.type_ == "ValidGeneratedPayload")?;
+                    (cond.status == "True").then_some(cond.message)
+                }
+            })
+            .await?;
+        p.line(&format!("  NodePool ValidGeneratedPayload=True: {message}"));
+        Ok(())
+    }
+
+    /// Step 7: a node boots with the real Ignition client from the user-data Secret the operator
+    /// rendered, then its container runtime (skopeo, containers/image) pulls a release component by
+    /// its `quay.invalid` name through the registries.conf and pull secret the payload wrote.
+    pub async fn boot_node(&mut self, p: &mut dyn Progress) -> Result<NodeBoot> {
+        let t = Instant::now();
+        p.step(
+            7,
+            "a node boots: the real Ignition client, the user-data pointer config, the ignition-server",
+        );
+        let secrets = Api::<Secret>::namespaced(self.client.clone(), CONTROL_PLANE)
+            .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))
+            .await?;
+        let user_data = secrets
+            .items
+            .into_iter()
+            .find(|s| s.name_any().starts_with("user-data-"))
+            .and_then(|s| s.data?.remove("value"))
+            .context("the NodePool's user-data Secret has no value")?
+            .0;
+        let dir = self.cluster.state_dir().join("node");
+        let boot = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || ignition::boot(&user_data, &dir)).await??
+        };
+        ignition::validate(&boot.fetched, &dir)?;
+        let registries_conf = String::from_utf8(boot.file("/etc/containers/registries.conf")?)?;
+        boot.file("/var/lib/kubelet/config.json")?;
+        let cli = self.release.component_source("cli");
+        let written = String::from_utf8(boot.file("/etc/hypershift/cli-image")?)?;
+        if written != cli {
+            bail!("the payload names the cli image {written:?}, the release {cli:?}");
+        }
+        let certs = dir.join("certs.d");
+        std::fs::create_dir_all(&certs)?;
+        std::fs::write(certs.join("ca.crt"), &self.registry.ca_pem)?;
+        let runtime = NodeRuntime {
+            registries_conf: boot.root.join("etc/containers/registries.conf"),
+            auth_file: boot.root.join("var/lib/kubelet/config.json"),
+            cert_dir: certs,
+            home: dir.join("home"),
+        };
+        let pulled = runtime.pull(&cli, &dir.join("pulled-cli"))?;
+        if !pulled.status.success() {
+            bail!(
+                "the node could not pull {cli} through its registries.conf:\n{}\n{registries_conf}",
+                String::from_utf8_lossy(&pulled.stderr)
+            );
+        }
+        // The same image by tag: the data-plane rule is digest-only, so its mirror must not
+        // serve it. (A copy of the file blocks the source, so that the refused pull cannot
+        // fall back to looking up quay.invalid.)
+        let tag = format!("{SOURCE_COMPONENTS}:{}-cli", self.release.tag());
+        let location = format!("location = \"{SOURCE_COMPONENTS}\"\n");
+        let blocked_conf = dir.join("registries-blocked.conf");
+        std::fs::write(
+            &blocked_conf,
+            registries_conf.replace(&location, &format!("{location}blocked = true\n")),
+        )?;
+        let by_tag = NodeRuntime {
+            registries_conf: blocked_conf,
+            ..runtime
+        }
+        .pull(&tag, &dir.join("pulled-by-tag"))?;
+        let refusal = String::from_utf8_lossy(&by_tag.stderr);
+        if by_tag.status.success() || !refusal.contains("blocked") {
+            bail!(
+                "a tag pull of {tag} was not refused as blocked (its mirror is digest-only): {refusal}\n{registries_conf}"
+            );
+        }
+        let digest = hypershift_mirrors::sha256_digest(&boot.fetched);
+        p.done(
+            &format!(
+                "payload {digest} ({} bytes) passed ignition-validate; {cli} pulled through the mirror; a tag pull refused",
+                boot.fetched.len()
+            ),
+            t.elapsed(),
+        );
+        Ok(NodeBoot {
+            payload_digest: digest,
+            registries_conf,
+            pulled: cli,
+            mirror: SyntheticRelease::mirror_components_repo(&self.registry.host),
+        })
     }
 
     /// What the operator did, as text.
@@ -321,10 +453,10 @@ impl Flagship {
         Ok(out)
     }
 
-    /// Step 7: puts a dead mirror first in the IDMS; returns how long until both Deployments
+    /// Step 8: puts a dead mirror first in the IDMS; returns how long until both Deployments
     /// carried it, and checks the release still resolves through the healthy mirror.
     pub async fn edit_mirrors(&mut self, p: &mut dyn Progress) -> Result<Duration> {
-        p.step(7, "editing the IDMS: a dead mirror first, the healthy one second");
+        p.step(8, "editing the IDMS: a dead mirror first, the healthy one second");
         let dead = format!("{}/openshift/release-images", refusing_address());
         let t = Instant::now();
         put_mirror_first(&self.client, &self.registry, &dead).await?;
@@ -373,6 +505,19 @@ impl Flagship {
         drop(self.operator);
         self.cluster.shutdown().await;
     }
+}
+
+/// What the booted node got.
+#[derive(Debug, Clone)]
+pub struct NodeBoot {
+    /// `sha256:` of the payload the Ignition client fetched.
+    pub payload_digest: String,
+    /// The `/etc/containers/registries.conf` it wrote.
+    pub registries_conf: String,
+    /// The component image pulled by its `quay.invalid` name.
+    pub pulled: String,
+    /// The mirror repository that served it.
+    pub mirror: String,
 }
 
 /// Edits the IDMS `release-mirror` so that `mirror` comes before the registry's release

@@ -1,6 +1,7 @@
 //! The flagship scenario as CI runs it: `demo --once` must succeed end to end (registry with TLS
 //! and htpasswd, devcluster, the hypershift-operator as a process, a HostedCluster whose release
-//! lives under quay.invalid, an IDMS edit).
+//! lives under quay.invalid, the ignition-server run from its Deployment, a node booted by the real
+//! Ignition client pulling through the mirror, an IDMS edit).
 
 use std::process::Command;
 
@@ -19,7 +20,10 @@ fn demo_once_runs_every_step() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
-        "[7/7]",
+        "[8/8]",
+        "passed ignition-validate",
+        "The node received payload sha256:",
+        "pull-from-mirror = \"digest-only\"",
         "(a mirror)",
         "OPENSHIFT_IMG_OVERRIDES=quay.invalid/openshift-release-dev/ocp-release=",
         "--registry-overrides==",

@@ -32,6 +32,8 @@ tasks:
 const PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/docker-registry", "docker-registry"),
     ("/usr/bin/skopeo", "skopeo"),
+    // The real Ignition client and ignition-validate (spec/machine-notes.md §10).
+    ("/usr/bin/ignition-validate", "ignition"),
 ];
 
 fn main() -> std::process::ExitCode {

@@ -105,8 +105,16 @@ pub async fn apply_yaml(client: &Client, field_manager: &str, yaml: &str) -> Res
 /// component mirror as data-plane `imageContentSources` and the ignition server published on
 /// NodePort `127.0.0.1:30443`.
 pub fn hosted_cluster_yaml(name: &str, release_image: &str, registry: &TestRegistry) -> String {
+    hosted_cluster_yaml_on(name, release_image, registry, 30443)
+}
+
+/// [`hosted_cluster_yaml`] with the ignition server published on NodePort `127.0.0.1:<port>`.
+/// devcluster has no Service proxy: where the ignition-server runs as a process (the runner), the
+/// scenario publishes it on its own HTTPS port (9090), so the endpoint nodes are given is the
+/// process's listener.
+pub fn hosted_cluster_yaml_on(name: &str, release_image: &str, registry: &TestRegistry, port: u16) -> String {
     format!(
-        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: {name}\n  namespace: clusters\nspec:\n  release:\n    image: {release_image}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: 30443\n",
+        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: {name}\n  namespace: clusters\nspec:\n  release:\n    image: {release_image}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: {port}\n",
         SyntheticRelease::mirror_components_repo(&registry.host)
     )
 }

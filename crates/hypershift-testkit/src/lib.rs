@@ -11,12 +11,14 @@
 //! - [`process`]: our built binaries as processes with an admin port ([`BinaryProcess`],
 //!   [`OperatorProcess`]).
 //! - [`ignition`]: the real Ignition client booting a pointer config into a scratch root, and
-//!   `ignition-validate`; [`https_get`] for HTTPS endpoints trusting a test CA.
+//!   `ignition-validate`; [`https_get`] for HTTPS endpoints trusting a test CA; [`containers`]:
+//!   skopeo pulling as a node's container runtime would.
 //!
 //! Everything listens on 127.0.0.1 only. A missing registry binary is a loud panic that says how
 //! to install it, never a silent skip. Crate tests dev-depend on this crate, never on `e2e`.
 
 pub mod cluster;
+pub mod containers;
 pub mod faults;
 pub mod ignition;
 pub mod process;

@@ -12,7 +12,7 @@ struct Printer;
 
 impl Progress for Printer {
     fn step(&mut self, n: usize, what: &str) {
-        let _ = writeln!(std::io::stdout(), "[{n}/7] {what} ...");
+        let _ = writeln!(std::io::stdout(), "[{n}/8] {what} ...");
     }
     fn done(&mut self, detail: &str, took: Duration) {
         let _ = writeln!(
@@ -43,6 +43,20 @@ async fn run(once: bool) -> anyhow::Result<()> {
     let mut f = flagship::start(&mut p).await?;
     let mut out = std::io::stdout();
     writeln!(out, "\n{}", f.report().await?)?;
+    let node = f.boot_node(&mut p).await?;
+    writeln!(
+        out,
+        "\nThe node received payload {}; its /etc/containers/registries.conf:\n{}\nIt pulled {}\n  through the mirror {} (by digest; the same image by tag was refused: the rule is digest-only).\n",
+        node.payload_digest,
+        node.registries_conf
+            .trim_end()
+            .lines()
+            .map(|l| format!("  | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        node.pulled,
+        node.mirror,
+    )?;
     let latency = f.edit_mirrors(&mut p).await?;
     writeln!(
         out,
