@@ -100,14 +100,7 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
         2,
         "devcluster (local Kubernetes API, TLS, token) with its runner for the ignition-server",
     );
-    let cluster = DevCluster::start(DevClusterOptions {
-        runner: Some(
-            devcluster::RunnerOptions::default().binary("ignition-server", binary("ignition-server")),
-        ),
-        ..DevClusterOptions::default()
-    })
-    .await
-    .context("starting devcluster")?;
+    let cluster = start_cluster().await?;
     let client = cluster.client();
     p.done(
         &format!(
@@ -181,6 +174,19 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     flagship.wait_ready(p).await?;
     p.done("ready", t.elapsed());
     Ok(flagship)
+}
+
+/// Step 2: devcluster, with its runner running our `ignition-server` binary for the
+/// ignition-server Deployment.
+async fn start_cluster() -> Result<DevCluster> {
+    DevCluster::start(DevClusterOptions {
+        runner: Some(
+            devcluster::RunnerOptions::default().binary("ignition-server", binary("ignition-server")),
+        ),
+        ..DevClusterOptions::default()
+    })
+    .await
+    .context("starting devcluster")
 }
 
 /// Step 3: the CRDs ([`kit::seed`] and the IDMS one), namespaces, pull secret
