@@ -12,9 +12,9 @@ use crate::{cargo, run, say};
 const DOC: &str = "docs/benchmarks.md";
 
 /// Runs every benchmark, or only those named (`matcher`, `mirror_lookup`, `devcluster`,
-/// `operator`).
+/// `operator`, `ignition`).
 pub fn all(only: &[String]) -> Result<()> {
-    const KNOWN: [&str; 4] = ["matcher", "mirror_lookup", "devcluster", "operator"];
+    const KNOWN: [&str; 5] = ["matcher", "mirror_lookup", "devcluster", "operator", "ignition"];
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if let Some(unknown) = only.iter().find(|o| !KNOWN.contains(&o.as_str())) {
         bail!("unknown benchmark {unknown:?}; known: {}", KNOWN.join(", "));
@@ -30,6 +30,9 @@ pub fn all(only: &[String]) -> Result<()> {
     }
     if wanted("operator") {
         operator()?;
+    }
+    if wanted("ignition") {
+        ignition()?;
     }
     say(&format!("xtask bench: figures written to {DOC}"));
     Ok(())
@@ -79,35 +82,8 @@ fn matcher() -> Result<()> {
 /// never a connect timeout; no connection to the source registry while a mirror serves.
 fn mirror_lookup() -> Result<()> {
     let command = "cargo bench -p hypershift-releaseinfo --bench mirror_lookup";
-    say(&format!("xtask: running {command}"));
-    let out = cargo()
-        .args([
-            "bench",
-            "-p",
-            "hypershift-releaseinfo",
-            "--bench",
-            "mirror_lookup",
-        ])
-        .output()
-        .context("cannot run the mirror_lookup bench")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "the mirror_lookup bench failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("mirror_lookup "))
-        .context("the bench printed no result line")?;
-    let value = |key: &str| -> Result<f64> {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
-            .with_context(|| format!("no {key} in {line:?}"))?
-            .parse()
-            .with_context(|| format!("bad {key} in {line:?}"))
-    };
+    let line = keyed_line("hypershift-releaseinfo", "mirror_lookup", "mirror_lookup ")?;
+    let value = |key: &str| line.value(key);
     let healthy = value("healthy_median_ms")?;
     let healthy_first = value("healthy_first_ms")?;
     let dead = value("dead_median_ms")?;
@@ -253,6 +229,88 @@ fn operator() -> Result<()> {
     );
     s.push_str(&table);
     replace_section("operator", &s)
+}
+
+/// The `<prefix>key=value…` line a harness-less bench prints.
+struct KeyedLine(String);
+
+impl KeyedLine {
+    fn value(&self, key: &str) -> Result<f64> {
+        let line = &self.0;
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .with_context(|| format!("no {key} in {line:?}"))?
+            .parse()
+            .with_context(|| format!("bad {key} in {line:?}"))
+    }
+}
+
+/// Runs `cargo bench -p package --bench bench` and returns its line starting with `prefix`.
+fn keyed_line(package: &str, bench: &str, prefix: &str) -> Result<KeyedLine> {
+    say(&format!(
+        "xtask: running cargo bench -p {package} --bench {bench}"
+    ));
+    let out = cargo()
+        .args(["bench", "-p", package, "--bench", bench])
+        .output()
+        .with_context(|| format!("cannot run the {bench} bench"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the {bench} bench failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .context("the bench printed no result line")?;
+    Ok(KeyedLine(line.to_owned()))
+}
+
+/// PRODUCT.md: a cached payload at ≥ 5,000 requests/s on this 2-core machine; a cold payload
+/// (registry pull and render) under 500 ms against the local registry; idle RSS under 40 MiB.
+fn ignition() -> Result<()> {
+    let command = "cargo bench -p ignition-server --bench serve";
+    let line = keyed_line("ignition-server", "serve", "ignition_bench ")?;
+    let v = |key: &str| line.value(key);
+    let (cold, cold_max, warm, runs) = (
+        v("cold_median_ms")?,
+        v("cold_max_ms")?,
+        v("warm_median_ms")?,
+        v("cold_runs")?,
+    );
+    let (rps, baseline_rps, bytes, rss, seconds) = (
+        v("rps")?,
+        v("baseline_rps")?,
+        v("payload_bytes")?,
+        v("rss_mib")?,
+        v("wrk_seconds")?,
+    );
+    let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(s, "Command: `cargo xtask bench ignition` (runs `{command}`).\n");
+    let _ = writeln!(s, "| figure | ours | baseline (same run) | ratio | target |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| cached payload ({bytes:.0} bytes) over TLS, keep-alive, `wrk -t2 -c16 -d{seconds:.0}s` | {rps:.0} req/s | {baseline_rps:.0} req/s: the same bytes as a static file, same stack | {:.2}× | ≥ 5,000 req/s: {} |",
+        rps / baseline_rps,
+        verdict(rps >= 5000.0)
+    );
+    let _ = writeln!(
+        s,
+        "| cold payload: first generation in a fresh server (release lookup through the mirror, MCO image pull, render); median of {runs:.0}, max {cold_max:.1} ms | {cold:.1} ms | {warm:.1} ms: a warm generation (another NodePool, same release, registry answers cached) | {:.0}× | < 500 ms: {} |",
+        cold / warm.max(0.001),
+        verdict(cold < 500.0)
+    );
+    let _ = writeln!(
+        s,
+        "| idle RSS after generating payloads | {rss:.1} MiB | | | < 40 MiB: {} |",
+        verdict(rss < 40.0)
+    );
+    replace_section("ignition", &s)
 }
 
 fn ms(ns: f64) -> String {
