@@ -20,7 +20,7 @@
     reason = "a bench program: a panic is its failure report"
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -33,7 +33,7 @@ use hypershift_testkit::{
     BinaryProcess, SyntheticRelease, TestCa, TestRegistry, free_address, https_get, metric,
 };
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
 const NS: &str = "clusters-bench";
 const COLD_RUNS: usize = 5;
@@ -123,6 +123,76 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
+/// Requests per second for `payload` as a static file, served by the same stack in this process.
+async fn static_baseline(cert_file: &Path, key_file: &Path, payload: &[u8]) -> f64 {
+    // The baseline: the same bytes as a static file, the same TLS and HTTP stack, in this process.
+    let static_addr = free_address().unwrap();
+    let listener = tokio::net::TcpListener::bind(&static_addr).await.unwrap();
+    let tls = ignition_server::tls::server_config(
+        ignition_server::tls::ReloadingCert::load(cert_file, key_file).unwrap(),
+    );
+    let body = axum::body::Bytes::from(payload.to_vec());
+    let router = Router::new().route(
+        "/static.json",
+        get(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let baseline_server = tokio::spawn(ignition_server::http::serve(listener, tls, router, 1024, stop_rx));
+    let url = format!("https://{static_addr}/static.json");
+    let baseline_rps = tokio::task::spawn_blocking(move || wrk(&url, &[])).await.unwrap();
+    let _ = stop_tx.send(true);
+    let _ = baseline_server.await;
+
+    baseline_rps
+}
+
+/// The namespace and its pull secret; the namespace's Secrets.
+async fn namespace(client: kube::Client, pull: &[u8]) -> Api<Secret> {
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client, NS);
+    let pull_secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "pull-secret"},
+        "stringData": {".dockerconfigjson": String::from_utf8(pull.to_vec()).unwrap()},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &pull_secret)
+        .await
+        .unwrap();
+    secrets
+}
+
+/// The serving certificate, its key and the registry's CA, as files.
+fn files(dir: &Path, ca: &TestCa, registry: &TestRegistry) -> (PathBuf, PathBuf, PathBuf) {
+    let (cert, key) = ca.issue(&["127.0.0.1"]);
+    let paths = (
+        dir.join("tls.crt"),
+        dir.join("tls.key"),
+        dir.join("registry-ca.pem"),
+    );
+    std::fs::write(&paths.0, cert).unwrap();
+    std::fs::write(&paths.1, key).unwrap();
+    std::fs::write(&paths.2, &registry.ca_pem).unwrap();
+    paths
+}
+
+/// `OPENSHIFT_IMG_OVERRIDES` for the IDMS oc-mirror writes for the release on `host`.
+fn image_overrides_env(host: &str) -> String {
+    let mut builder = MirrorSetBuilder::new();
+    for doc in parse_documents(&SyntheticRelease::idms_yaml("m", host, true)).unwrap() {
+        builder.add_document(&doc).unwrap();
+    }
+    let mirrors: ManagementMirrors = builder.build();
+    mirrors.to_image_overrides().to_env()
+}
+
 #[tokio::main]
 async fn main() {
     hypershift_releaseinfo::install_crypto_provider();
@@ -131,36 +201,12 @@ async fn main() {
     release.push(&registry).await.unwrap();
     let cluster = DevCluster::start(DevClusterOptions::default()).await.unwrap();
     let client = cluster.client();
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
     let pull = registry.pull_secret_json();
-    let secrets: Api<Secret> = Api::namespaced(client, NS);
-    let pull_secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "pull-secret"},
-        "stringData": {".dockerconfigjson": String::from_utf8(pull.clone()).unwrap()},
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &pull_secret)
-        .await
-        .unwrap();
+    let secrets = namespace(client, &pull).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("bench");
-    let (cert, key) = ca.issue(&["127.0.0.1"]);
-    let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
-    let registry_ca = dir.path().join("registry-ca.pem");
-    std::fs::write(&registry_ca, &registry.ca_pem).unwrap();
-    let mut builder = MirrorSetBuilder::new();
-    for doc in parse_documents(&SyntheticRelease::idms_yaml("m", &registry.host, true)).unwrap() {
-        builder.add_document(&doc).unwrap();
-    }
-    let mirrors: ManagementMirrors = builder.build();
-    let env = mirrors.to_image_overrides().to_env();
+    let (cert_file, key_file, registry_ca) = files(dir.path(), &ca, &registry);
+    let env = image_overrides_env(&registry.host);
     let source = release.source_reference();
 
     let mut cold = Vec::new();
@@ -179,10 +225,10 @@ async fn main() {
         ];
         // The previous server stops before the next one reads the Secrets.
         drop(last.take());
-        for s in secrets.list(&Default::default()).await.unwrap() {
+        for s in secrets.list(&ListParams::default()).await.unwrap() {
             let name = s.metadata.name.unwrap_or_default();
             if name.starts_with("token-") {
-                secrets.delete(&name, &Default::default()).await.unwrap();
+                secrets.delete(&name, &DeleteParams::default()).await.unwrap();
             }
         }
         let server = BinaryProcess::spawn(
@@ -243,26 +289,7 @@ async fn main() {
         .unwrap();
     drop(server);
 
-    // The baseline: the same bytes as a static file, the same TLS and HTTP stack, in this process.
-    let static_addr = free_address().unwrap();
-    let listener = tokio::net::TcpListener::bind(&static_addr).await.unwrap();
-    let tls = ignition_server::tls::server_config(
-        ignition_server::tls::ReloadingCert::load(&cert_file, &key_file).unwrap(),
-    );
-    let body = axum::body::Bytes::from(payload.clone());
-    let router = Router::new().route(
-        "/static.json",
-        get(move || {
-            let body = body.clone();
-            async move { ([("content-type", "application/json")], body) }
-        }),
-    );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let baseline_server = tokio::spawn(ignition_server::http::serve(listener, tls, router, 1024, stop_rx));
-    let url = format!("https://{static_addr}/static.json");
-    let baseline_rps = tokio::task::spawn_blocking(move || wrk(&url, &[])).await.unwrap();
-    let _ = stop_tx.send(true);
-    let _ = baseline_server.await;
+    let baseline_rps = static_baseline(&cert_file, &key_file, &payload).await;
 
     println!(
         "ignition_bench cold_median_ms={:.1} cold_max_ms={:.1} warm_median_ms={:.1} cold_runs={COLD_RUNS} rps={rps:.0} baseline_rps={baseline_rps:.0} payload_bytes={} rss_mib={rss:.1} wrk_seconds={WRK_SECONDS}",
