@@ -381,3 +381,27 @@ mod tests {
         assert_eq!(render(&BTreeMap::new(), &v).unwrap_err(), TemplateError::None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any template text renders or fails with an error naming the template; never a panic,
+        /// and a success never leaves a placeholder behind.
+        #[test]
+        fn arbitrary_templates_never_panic(text in "(\\PC|\\{\\{|\\}\\}|\\.ReleaseVersion|\\n){0,80}", unit in any::<bool>()) {
+            let images = BTreeMap::new();
+            let values = Values { release_version: "4.99.0", release_image: "r", node_pool: "ns/np", images: &images };
+            let kind = if unit { "units" } else { "files" };
+            let path = format!("{TEMPLATES_DIR}worker/00-worker/_base/{kind}/x.yaml");
+            let files = BTreeMap::from([(path.clone(), text.clone().into_bytes())]);
+            match render(&files, &values) {
+                Ok(_) => prop_assert!(!substitute(&path, &text, &values).unwrap().contains("{{")),
+                Err(e) => prop_assert!(e.to_string().contains(&path)),
+            }
+        }
+    }
+}
