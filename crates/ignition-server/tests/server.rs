@@ -249,6 +249,19 @@ impl Env {
         .await
     }
 
+    /// The token Secret of [`TOKEN`] for the release, with no config documents.
+    async fn put_plain_token(&self) {
+        let pull = self.registry.pull_secret_json();
+        self.put_token(&token_secret(
+            &self.release.source_reference(),
+            "",
+            &pull,
+            TOKEN,
+            None,
+        ))
+        .await;
+    }
+
     fn release_mirror_yaml(&self) -> String {
         SyntheticRelease::idms_yaml("release-mirror", &self.registry.host, true)
     }
@@ -401,15 +414,7 @@ async fn a_dead_first_mirror_is_passed_over() {
         SyntheticRelease::mirror_components_repo(&env.registry.host),
     );
     env.start(&image_overrides(&yaml), &[]);
-    let pull = env.registry.pull_secret_json();
-    env.put_token(&token_secret(
-        &env.release.source_reference(),
-        "",
-        &pull,
-        TOKEN,
-        None,
-    ))
-    .await;
+    env.put_plain_token().await;
     env.reason("AsExpected").await;
     ignition::validate(&env.payload(TOKEN).await, &env.path("validate")).unwrap();
 }
@@ -428,15 +433,7 @@ async fn a_missing_machine_config_operator_image_is_reported_and_the_server_stay
     .await
     .unwrap();
     env.start(&image_overrides(&env.release_mirror_yaml()), &[]);
-    let pull = env.registry.pull_secret_json();
-    env.put_token(&token_secret(
-        &env.release.source_reference(),
-        "",
-        &pull,
-        TOKEN,
-        None,
-    ))
-    .await;
+    env.put_plain_token().await;
     let status = env.reason("ReleaseLookupFailed").await;
     assert!(
         status.message.contains("machine-config-operator image"),
@@ -479,15 +476,7 @@ async fn the_machine_config_operator_image_behind_a_registry_override_only() {
         SyntheticRelease::mirror_components_repo(&env.registry.host)
     );
     env.start(&image_overrides(&yaml), &["--registry-overrides", &flag]);
-    let pull = env.registry.pull_secret_json();
-    env.put_token(&token_secret(
-        &env.release.source_reference(),
-        "",
-        &pull,
-        TOKEN,
-        None,
-    ))
-    .await;
+    env.put_plain_token().await;
     env.reason("AsExpected").await;
     let payload = env.payload(TOKEN).await;
     // Placeholders name the image as the release does: the node's runtime applies its mirrors.
