@@ -15,7 +15,7 @@
 //!
 //! Everything listens on 127.0.0.1; the "public" registry is under `.invalid` and is never
 //! contacted (the IDMS says `NeverContactSource`). The ignition-server, as the runner runs it,
-//! binds its Deployment's ports (9090 HTTPS, 8081 admin): one flagship at a time per machine
+//! binds its Deployment's ports (9090 HTTPS, 8081 admin), and the control-plane-operator its admin port 8080: one flagship at a time per machine
 //! (nextest runs the tests that start one in the `flagship` group, one at a time).
 
 use std::fmt::Write as _;
@@ -45,6 +45,12 @@ pub const IGNITION_PORT: u16 = 9090;
 /// The image the operator renders into the ignition-server Deployment: the runner runs our
 /// `ignition-server` binary for it (it is named, never pulled).
 pub const IGNITION_SERVER_IMAGE: &str = "quay.invalid/hypershift/ignition-server:latest";
+/// The control-plane-operator image the HostedCluster's annotation names: the runner runs our
+/// `control-plane-operator` binary for it (the release's own `hypershift` component shares its
+/// repository with every other component, so the runner could not tell them apart).
+pub const CONTROL_PLANE_OPERATOR_IMAGE: &str = "quay.invalid/hypershift/control-plane-operator:latest";
+/// The components the control-plane-operator renders.
+pub const COMPONENTS: usize = 9;
 
 /// A running flagship environment. Dropping it stops everything; [`Flagship::shutdown`] does so
 /// in order.
@@ -98,7 +104,7 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     let t = Instant::now();
     p.step(
         2,
-        "devcluster (local Kubernetes API, TLS, token) with its runner for the ignition-server",
+        "devcluster (local Kubernetes API, TLS, token) with its runner for our operators' Deployments",
     );
     let cluster = start_cluster().await?;
     let client = cluster.client();
@@ -151,12 +157,14 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     );
     let release_image = flagship.release.source_reference();
     flagship
-        .apply(&kit::hosted_cluster_yaml_on(
-            "example",
-            &release_image,
-            &flagship.registry,
-            IGNITION_PORT,
-        ))
+        .apply(
+            &kit::hosted_cluster_yaml_on("example", &release_image, &flagship.registry, IGNITION_PORT).replace(
+                "  namespace: clusters\n",
+                &format!(
+                    "  namespace: clusters\n  annotations:\n    hypershift.openshift.io/control-plane-operator-image: {CONTROL_PLANE_OPERATOR_IMAGE}\n"
+                ),
+            ),
+        )
         .await?;
     flagship
         .apply(&kit::node_pool_yaml("workers", "example", &release_image))
@@ -176,12 +184,14 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     Ok(flagship)
 }
 
-/// Step 2: devcluster, with its runner running our `ignition-server` binary for the
-/// ignition-server Deployment.
+/// Step 2: devcluster, with its runner running our `ignition-server` and `control-plane-operator`
+/// binaries for their Deployments.
 async fn start_cluster() -> Result<DevCluster> {
     DevCluster::start(DevClusterOptions {
         runner: Some(
-            devcluster::RunnerOptions::default().binary("ignition-server", binary("ignition-server")),
+            devcluster::RunnerOptions::default()
+                .binary("ignition-server", binary("ignition-server"))
+                .binary("control-plane-operator", binary("control-plane-operator")),
         ),
         ..DevClusterOptions::default()
     })
@@ -312,6 +322,40 @@ impl Flagship {
             })
             .await?;
         p.line(&format!("  NodePool ValidGeneratedPayload=True: {message}"));
+        let c = client.clone();
+        let message = self
+            .eventually(
+                "the control-plane-operator's components and ValidReleaseInfo=True",
+                || {
+                    let c = c.clone();
+                    async move {
+                        let hcp =
+                            Api::<hypershift_api::hosted_control_plane::HostedControlPlane>::namespaced(
+                                c.clone(),
+                                CONTROL_PLANE,
+                            )
+                            .get_opt("example")
+                            .await
+                            .ok()??;
+                        let cond = hcp
+                            .status?
+                            .conditions
+                            .into_iter()
+                            .find(|c| c.type_ == "ValidReleaseInfo")?;
+                        let rendered = Api::<Deployment>::namespaced(c, CONTROL_PLANE)
+                            .list(
+                                &ListParams::default()
+                                    .labels("app.kubernetes.io/managed-by=control-plane-operator"),
+                            )
+                            .await
+                            .ok()?;
+                        (cond.status == "True" && rendered.items.len() + 1 >= COMPONENTS)
+                            .then_some(cond.message)
+                    }
+                },
+            )
+            .await?;
+        p.line(&format!("  HostedControlPlane ValidReleaseInfo=True: {message}"));
         Ok(())
     }
 
@@ -400,6 +444,78 @@ impl Flagship {
         })
     }
 
+    /// What the control-plane-operator rendered: each component's images and where a management
+    /// node's CRI-O pulls each from (the management mirrors, node semantics: `hypershift mirrors
+    /// explain`'s logic), and the HostedControlPlane's conditions.
+    async fn report_control_plane(&self, out: &mut String) -> Result<()> {
+        let mut builder = hypershift_mirrors::MirrorSetBuilder::new();
+        for idms in Api::<ImageDigestMirrorSet>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await?
+        {
+            builder.add_idms(&idms)?;
+        }
+        let mirrors: hypershift_mirrors::ManagementMirrors = builder.build();
+        let selector = ListParams::default().labels("app.kubernetes.io/managed-by=control-plane-operator");
+        let mut workloads: Vec<(String, k8s_openapi::api::core::v1::PodSpec)> = Vec::new();
+        for d in Api::<Deployment>::namespaced(self.client.clone(), CONTROL_PLANE)
+            .list(&selector)
+            .await?
+        {
+            workloads.push((
+                format!("Deployment {}", d.name_any()),
+                d.spec.and_then(|s| s.template.spec).unwrap_or_default(),
+            ));
+        }
+        for s in
+            Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(self.client.clone(), CONTROL_PLANE)
+                .list(&selector)
+                .await?
+        {
+            workloads.push((
+                format!("StatefulSet {}", s.name_any()),
+                s.spec.and_then(|s| s.template.spec).unwrap_or_default(),
+            ));
+        }
+        writeln!(
+            out,
+            "Control plane components (control-plane-operator), each image and where a management node pulls it from:"
+        )?;
+        for (name, pod) in &workloads {
+            writeln!(out, "  {name}")?;
+            for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+                let image = c.image.clone().unwrap_or_default();
+                let from = hypershift_mirrors::ImageRef::parse(&image).map_or_else(
+                    |e| format!("(not a reference: {e})"),
+                    |r| {
+                        mirrors
+                            .resolve_with(&r, hypershift_mirrors::MatchMode::Node)
+                            .candidates
+                            .first()
+                            .cloned()
+                            .unwrap_or_default()
+                    },
+                );
+                writeln!(out, "    {} {image}\n      ← {from}", c.name)?;
+            }
+        }
+        let hcp = Api::<hypershift_api::hosted_control_plane::HostedControlPlane>::namespaced(
+            self.client.clone(),
+            CONTROL_PLANE,
+        )
+        .get("example")
+        .await?;
+        writeln!(out, "Conditions of HostedControlPlane {CONTROL_PLANE}/example:")?;
+        for c in hcp.status.unwrap_or_default().conditions {
+            writeln!(
+                out,
+                "  {:<36} {:<5} {:<22} {}",
+                c.type_, c.status, c.reason, c.message
+            )?;
+        }
+        Ok(())
+    }
+
     /// What the operator did, as text.
     pub async fn report(&self) -> Result<String> {
         let mut out = String::new();
@@ -444,6 +560,7 @@ impl Flagship {
                 writeln!(out, "  env {}={}", e.name, e.value.unwrap_or_default())?;
             }
         }
+        self.report_control_plane(&mut out).await?;
         writeln!(out, "NodePool clusters/workers")?;
         for s in Api::<Secret>::namespaced(self.client.clone(), CONTROL_PLANE)
             .list(&ListParams::default().labels("hypershift.openshift.io/nodepool-name=workers"))

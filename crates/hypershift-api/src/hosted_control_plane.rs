@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hosted_cluster::{
-    ImageContentSource, LocalObjectReference, Other, PlatformSpec, ServicePublishingStrategyMapping,
+    ImageContentSource, LocalObjectReference, Other, PlatformSpec, ReleaseImageSource,
+    ServicePublishingStrategyMapping,
 };
 
 /// The desired state of one hosted control plane.
@@ -26,7 +27,11 @@ use crate::hosted_cluster::{
     namespaced,
     status = "HostedControlPlaneStatus",
     derive = "PartialEq",
-    derive = "Default"
+    derive = "Default",
+    printcolumn = r#"{"name":"Release","type":"string","jsonPath":".status.releaseImageSource.pulledFrom"}"#,
+    printcolumn = r#"{"name":"Mirrors","type":"string","jsonPath":".status.releaseImageSource.mirrorSetHash"}"#,
+    printcolumn = r#"{"name":"Available","type":"string","jsonPath":".status.conditions[?(@.type==\"Available\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Available\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -76,6 +81,10 @@ pub struct HostedControlPlaneStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub versions: BTreeMap<String, String>,
+    /// Where the control-plane-operator read the release from, and the hash of its management
+    /// MirrorSet (not in upstream's API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_image_source: Option<ReleaseImageSource>,
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: Other,

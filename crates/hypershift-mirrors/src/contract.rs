@@ -76,9 +76,49 @@ impl MirrorCarriers {
     }
 }
 
+impl MirrorCarriers {
+    /// The control-plane-operator's mirror set (upstream's `buildImageRegistryOverrides`, spec
+    /// overrides.md §4.5): the env's mirrors first, each `--registry-overrides` target appended to
+    /// its source as the last-priority mirror. Unlike upstream, a target already listed is not
+    /// added again, and the empty pair pflag makes of `--registry-overrides==` adds nothing.
+    pub fn merged_mirror_set(&self) -> Result<MirrorSet<Management>, InputError> {
+        let mut merged = self.image_overrides.clone();
+        for (source, target) in self.registry_overrides.iter() {
+            if source.is_empty() || target.is_empty() {
+                continue;
+            }
+            let listed = merged
+                .as_map()
+                .get(source)
+                .is_some_and(|m| m.iter().any(|x| x == target));
+            if !listed {
+                merged.push(source, target);
+            }
+        }
+        let mut builder = MirrorSetBuilder::new();
+        builder.add_image_overrides(IMAGE_OVERRIDES_ENV, &merged)?;
+        Ok(builder.build())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_control_plane_operator_appends_override_targets_last_without_duplicates() {
+        let env = "quay.invalid/ocp=m1.invalid/ocp,quay.invalid/ocp=m2.invalid/ocp";
+        let flag = "quay.invalid/ocp=m1.invalid/ocp,quay.invalid/tools=r.invalid/tools";
+        let carriers = MirrorCarriers::receive(Some(env), &[flag.to_owned(), "=".to_owned()]).unwrap();
+        let set = carriers.merged_mirror_set().unwrap();
+        assert_eq!(
+            set.to_image_overrides().to_env(),
+            "quay.invalid/ocp=m1.invalid/ocp,quay.invalid/ocp=m2.invalid/ocp,quay.invalid/tools=r.invalid/tools"
+        );
+        // No carrier at all: no rule, and no `"" → ""` entry.
+        let none = MirrorCarriers::receive(None, &["=".to_owned()]).unwrap();
+        assert!(none.merged_mirror_set().unwrap().is_empty());
+    }
 
     #[test]
     fn carriers_render_as_hypershift_does_and_read_back() {

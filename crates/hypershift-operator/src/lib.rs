@@ -135,6 +135,7 @@ async fn operate(
             "Deployment",
             "Service",
             "Route",
+            "HostedControlPlane",
         ]),
         recorder,
         client,

@@ -10,6 +10,7 @@
 //! - [`telemetry`]: tracing in text or JSON, with a log filter that can change at runtime.
 //! - [`admin`]: the admin listener: `/healthz`, `/livez`, `/readyz`, `/metrics`, `PUT /log-level`.
 //! - [`metrics`]: reconcile counters and durations with bounded labels.
+//! - [`pod`]: the restricted security context every rendered pod gets.
 //! - [`apply`]: server-side apply with one field manager, and orphan deletion by label.
 //! - [`leader`]: leader election with a `coordination.k8s.io/v1` Lease (client-go's semantics); the
 //!   [`leader::Leadership`] handle renews in the background and resolves `lost()` when it ends.
@@ -30,4 +31,5 @@ pub mod golden;
 pub mod leader;
 pub mod meta;
 pub mod metrics;
+pub mod pod;
 pub mod telemetry;

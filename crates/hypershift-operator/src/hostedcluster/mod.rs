@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use hypershift_api::hosted_cluster::HostedCluster;
+use hypershift_api::hosted_control_plane::HostedControlPlane;
 use hypershift_api::names;
 use hypershift_api::openshift::Route;
 use hypershift_support::apply::delete_if_present;
@@ -70,6 +71,15 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
                 ctx.applier.clone(),
             ),
             |d| owner_of(&d),
+        )
+        // The control-plane-operator's report (its status) becomes `Available`.
+        .watches_stream(
+            changes_by_others(
+                Api::<HostedControlPlane>::all(client.clone()),
+                owned(),
+                ctx.applier.clone(),
+            ),
+            |h| owner_of(&h),
         )
         // The node port or load-balancer address the cluster assigns ends up in the endpoint and
         // the serving certificate.

@@ -39,12 +39,17 @@ pub fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
     };
     // Availability from the Deployments as just applied (the apply answer carries their status),
     // else as read before.
-    let (cpo, ignition) = match outcome {
+    let (cpo, ignition, control_plane) = match outcome {
         Outcome::Applied(_, applied) => (
             Some(available(&applied.control_plane_operator.deployment)),
             Some(available(&applied.ignition_server.deployment)),
+            reported_available(&applied.hosted_control_plane),
         ),
-        _ => (d.control_plane_operator_available, d.ignition_server_available),
+        _ => (
+            d.control_plane_operator_available,
+            d.ignition_server_available,
+            None,
+        ),
     };
     vec![
         validity(
@@ -61,7 +66,7 @@ pub fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
             ignition,
             "Ignition server",
         ),
-        availability(conditions::AVAILABLE, cpo, "Control plane operator"),
+        control_plane_availability(cpo, control_plane),
     ]
 }
 
@@ -150,6 +155,43 @@ fn reconciliation(outcome: &Outcome<'_>) -> Wanted {
             reasons::RECONCILIATION_ERROR,
             joined(p.iter().map(|p| p.message.as_str())),
         ),
+    }
+}
+
+/// The control-plane-operator's own report on the HostedControlPlane: `Available`'s status and
+/// message.
+fn reported_available(
+    hcp: &hypershift_api::hosted_control_plane::HostedControlPlane,
+) -> Option<(bool, String)> {
+    let status = hcp.status.as_ref()?;
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == conditions::AVAILABLE)?;
+    Some((c.status == "True", c.message.clone()))
+}
+
+/// `Available`: the control-plane-operator runs and reports every component of its
+/// HostedControlPlane available. Only something that runs the components says so.
+fn control_plane_availability(cpo: Option<bool>, control_plane: Option<(bool, String)>) -> Wanted {
+    let type_ = conditions::AVAILABLE;
+    match (cpo, control_plane) {
+        (Some(true), Some((true, _))) => Wanted::truthy(
+            type_,
+            reasons::AS_EXPECTED,
+            "The hosted control plane is available",
+        ),
+        (Some(true), Some((false, message))) => Wanted::falsy(
+            type_,
+            reasons::WAITING_FOR_AVAILABLE,
+            format!("The hosted control plane is not yet available: {message}"),
+        ),
+        (Some(true), None) => Wanted::falsy(
+            type_,
+            reasons::WAITING_FOR_AVAILABLE,
+            "Control plane operator deployment is available; the hosted control plane has not reported yet",
+        ),
+        (other, _) => availability(type_, other, "Control plane operator"),
     }
 }
 

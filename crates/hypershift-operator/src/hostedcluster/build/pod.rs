@@ -6,8 +6,8 @@ use hypershift_api::names;
 use hypershift_mirrors::contract::IMAGE_OVERRIDES_ENV;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, EnvVar, HTTPGetAction, LocalObjectReference, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    ConfigMapVolumeSource, EnvVar, HTTPGetAction, LocalObjectReference, PodSpec, PodTemplateSpec, Probe,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -52,30 +52,6 @@ pub fn admin_probes(port: u16) -> (Probe, Probe) {
     (probe("/healthz", 30, 6), probe("/readyz", 10, 3))
 }
 
-/// Runs every container as the restricted Pod Security Standard asks: not as root, no privilege
-/// escalation, no capabilities, the runtime's seccomp profile, a read-only root file system.
-fn restrict(pod: &mut PodSpec) {
-    pod.security_context = Some(PodSecurityContext {
-        run_as_non_root: Some(true),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..SeccompProfile::default()
-        }),
-        ..PodSecurityContext::default()
-    });
-    for c in &mut pod.containers {
-        c.security_context = Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        });
-    }
-}
-
 /// The registry CA bundle's volume, mount and file path, when the operator has a bundle.
 pub fn registry_ca(hc: &ValidatedHostedCluster) -> Option<(Volume, VolumeMount, String)> {
     hc.registry_ca_bundle.as_ref()?;
@@ -108,7 +84,7 @@ pub fn deployment(
     mut pod: PodSpec,
     mut annotations: BTreeMap<String, String>,
 ) -> Deployment {
-    restrict(&mut pod);
+    hypershift_support::pod::restrict(&mut pod);
     let selector = BTreeMap::from([("name".to_owned(), name.to_owned())]);
     let mut labels = selector.clone();
     labels.insert("app".to_owned(), name.to_owned());

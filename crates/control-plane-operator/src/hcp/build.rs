@@ -1,0 +1,147 @@
+//! The components' workloads: pure, one per row of the table, byte-identical for the same inputs.
+
+use std::collections::BTreeMap;
+
+use hypershift_api::names;
+use hypershift_mirrors::contract::IMAGE_OVERRIDES_ENV;
+use hypershift_support::meta::managed_by;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{Container, EnvVar, LocalObjectReference, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use super::validate::ValidControlPlane;
+use crate::components::{COMPONENTS, Component, ContainerRow, Image, Kind};
+
+/// The label naming a workload's component.
+pub const COMPONENT_LABEL: &str = "hypershift.openshift.io/control-plane-component";
+/// The annotation with the release the workload was rendered from.
+pub const RELEASE_ANNOTATION: &str = "hypershift.openshift.io/release-image";
+
+/// A rendered workload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Workload {
+    Deployment(Box<Deployment>),
+    StatefulSet(Box<StatefulSet>),
+}
+
+impl Workload {
+    pub fn name(&self) -> &str {
+        let meta = match self {
+            Self::Deployment(d) => &d.metadata,
+            Self::StatefulSet(s) => &s.metadata,
+        };
+        meta.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// The image a container row runs, `--registry-overrides` applied.
+pub fn image_of(cp: &ValidControlPlane, row: &ContainerRow) -> String {
+    let written = match row.image {
+        Image::Component(name) => cp.components.get(name).cloned().unwrap_or_default(),
+        Image::ReleaseByDigest => cp.release_by_digest.clone(),
+    };
+    cp.registry_overrides.replace(&written).into_owned()
+}
+
+fn container(cp: &ValidControlPlane, component: &Component, row: &ContainerRow) -> Container {
+    let mut env = Vec::new();
+    let mut args = Vec::new();
+    if component.carriers && row.name == component.container.name {
+        env.push(EnvVar {
+            name: IMAGE_OVERRIDES_ENV.to_owned(),
+            value: Some(cp.carriers.env_value()),
+            ..EnvVar::default()
+        });
+        args.push(cp.carriers.joined_flag());
+    }
+    Container {
+        name: row.name.to_owned(),
+        image: Some(image_of(cp, row)),
+        command: Some(row.command.iter().map(|s| (*s).to_owned()).collect()),
+        args: (!args.is_empty()).then_some(args),
+        env: (!env.is_empty()).then_some(env),
+        ..Container::default()
+    }
+}
+
+fn pod(cp: &ValidControlPlane, component: &Component) -> PodSpec {
+    let init: Vec<Container> = component
+        .init
+        .iter()
+        .map(|r| container(cp, component, r))
+        .collect();
+    let mut pod = PodSpec {
+        image_pull_secrets: Some(vec![LocalObjectReference {
+            name: names::PULL_SECRET.to_owned(),
+        }]),
+        init_containers: (!init.is_empty()).then_some(init),
+        containers: vec![container(cp, component, &component.container)],
+        automount_service_account_token: Some(false),
+        ..PodSpec::default()
+    };
+    hypershift_support::pod::restrict(&mut pod);
+    pod
+}
+
+fn metadata(cp: &ValidControlPlane, component: &Component) -> ObjectMeta {
+    let mut labels = managed_by(crate::FIELD_MANAGER);
+    labels.insert(COMPONENT_LABEL.to_owned(), component.name.to_owned());
+    ObjectMeta {
+        name: Some(component.name.to_owned()),
+        namespace: Some(cp.namespace.clone()),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(
+            RELEASE_ANNOTATION.to_owned(),
+            cp.release_image.clone(),
+        )])),
+        owner_references: Some(vec![cp.owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// One component's workload.
+pub fn workload(cp: &ValidControlPlane, component: &Component) -> Workload {
+    let selector = BTreeMap::from([("app".to_owned(), component.name.to_owned())]);
+    let template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(selector.clone()),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(pod(cp, component)),
+    };
+    let selector = LabelSelector {
+        match_labels: Some(selector),
+        ..LabelSelector::default()
+    };
+    match component.kind {
+        Kind::Deployment => Workload::Deployment(Box::new(Deployment {
+            metadata: metadata(cp, component),
+            spec: Some(DeploymentSpec {
+                replicas: Some(1),
+                selector,
+                template,
+                ..DeploymentSpec::default()
+            }),
+            status: None,
+        })),
+        Kind::StatefulSet => Workload::StatefulSet(Box::new(StatefulSet {
+            metadata: metadata(cp, component),
+            spec: Some(StatefulSetSpec {
+                replicas: Some(1),
+                selector,
+                service_name: Some(component.name.to_owned()),
+                template,
+                ..StatefulSetSpec::default()
+            }),
+            status: None,
+        })),
+    }
+}
+
+/// Every component's workload, in the table's order.
+pub fn build(cp: &ValidControlPlane) -> Vec<Workload> {
+    COMPONENTS.iter().map(|c| workload(cp, c)).collect()
+}
+
+#[cfg(test)]
+mod tests;

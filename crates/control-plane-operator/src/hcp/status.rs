@@ -1,0 +1,147 @@
+//! The HostedControlPlane's status: the release lookup, one condition per component, `Available`,
+//! and where the release came from with the management MirrorSet's hash. Written only when it
+//! changes.
+//!
+//! Availability is read from the workloads' own status, which only something that runs them
+//! writes: under devcluster's runner only our binaries run, so the components report
+//! `WaitingForAvailable` there, truthfully.
+
+use std::collections::BTreeMap;
+
+use hypershift_api::hosted_cluster::ReleaseImageSource;
+use hypershift_api::hosted_control_plane::{HostedControlPlane, HostedControlPlaneStatus};
+use hypershift_support::conditions::{Wanted, merge};
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+use super::Context;
+use super::dereference::{Dereferenced, release_image};
+use super::error::Error;
+use super::validate::Invalid;
+use crate::components::COMPONENTS;
+
+/// How the reconcile ended.
+pub enum Outcome<'a> {
+    /// Rendered and applied; each workload's availability.
+    Applied(&'a BTreeMap<String, bool>),
+    /// Nothing rendered.
+    Invalid(&'a Invalid),
+}
+
+/// The conditions for `outcome`.
+pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
+    let mut out = Vec::new();
+    out.push(match (&d.release, outcome) {
+        (_, Outcome::Invalid(i)) => Wanted::falsy("ValidReleaseInfo", i.reason, i.message.clone()),
+        (Ok(served), Outcome::Applied(_)) => Wanted::truthy(
+            "ValidReleaseInfo",
+            "AsExpected",
+            format!(
+                "release {} served by {} ({}); management mirrors {}",
+                served.value.version(),
+                served.pulled_from,
+                if served.via_mirror {
+                    "a mirror"
+                } else {
+                    "the source"
+                },
+                ctx.mirror_set_hash
+            ),
+        ),
+        (Err(_), Outcome::Applied(_)) => Wanted::unknown("ValidReleaseInfo", "Unknown", ""),
+    });
+    let available = match outcome {
+        Outcome::Applied(a) => (*a).clone(),
+        Outcome::Invalid(_) => d.available.clone(),
+    };
+    let mut up = 0;
+    for c in COMPONENTS {
+        out.push(match available.get(c.name) {
+            Some(true) => {
+                up += 1;
+                Wanted::truthy(c.condition, "AsExpected", format!("{} is available", c.name))
+            }
+            Some(false) => Wanted::falsy(
+                c.condition,
+                "WaitingForAvailable",
+                format!("{} has no available replica", c.name),
+            ),
+            None => Wanted::falsy(c.condition, "NotFound", format!("{} is not rendered", c.name)),
+        });
+    }
+    out.push(if up == COMPONENTS.len() {
+        Wanted::truthy(
+            "Available",
+            "AsExpected",
+            "every control-plane component is available",
+        )
+    } else {
+        let waiting: Vec<&str> = COMPONENTS
+            .iter()
+            .filter(|c| available.get(c.name) != Some(&true))
+            .map(|c| c.name)
+            .collect();
+        Wanted::falsy(
+            "Available",
+            "WaitingForAvailable",
+            format!(
+                "{up} of {} components available; waiting for {}",
+                COMPONENTS.len(),
+                waiting.join(", ")
+            ),
+        )
+    });
+    out.push(match outcome {
+        Outcome::Applied(_) => Wanted::truthy(
+            "ReconciliationSucceeded",
+            "ReconciliatonSucceeded",
+            "Reconciliation completed successfully",
+        ),
+        Outcome::Invalid(i) => Wanted::falsy("ReconciliationSucceeded", i.reason, i.message.clone()),
+    });
+    out
+}
+
+/// Writes the status for `outcome` when it differs from what is there.
+pub async fn write(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Result<(), Error> {
+    let hcp: &HostedControlPlane = &d.hcp;
+    let current = hcp.status.clone().unwrap_or_default();
+    let conditions = merge(
+        &current.conditions,
+        &wanted(ctx, d, outcome),
+        hcp.metadata.generation,
+        Timestamp::now(),
+    );
+    let release_image_source = match &d.release {
+        Ok(served) => Some(ReleaseImageSource {
+            image: release_image(hcp).to_owned(),
+            pulled_from: served.pulled_from.clone(),
+            via_mirror: served.via_mirror,
+            digest: served.digest.clone(),
+            mirror_set_hash: ctx.mirror_set_hash.clone(),
+        }),
+        Err(_) => current.release_image_source.clone(),
+    };
+    let ready =
+        matches!(outcome, Outcome::Applied(a) if a.values().all(|u| *u) && a.len() == COMPONENTS.len());
+    let next = HostedControlPlaneStatus {
+        ready,
+        conditions,
+        release_image_source,
+        ..current.clone()
+    };
+    if next == current {
+        return Ok(());
+    }
+    let patch = serde_json::json!({"status": next});
+    Api::<HostedControlPlane>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .patch_status(
+            hcp.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::Status)?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The control-plane-operator: one HostedControlPlane's components.
+//!
+//! ```text
+//!  control-plane-operator run (main.rs → lib::run)
+//!    config: flags/file/CONTROL_PLANE_OPERATOR_*, OPENSHIFT_IMG_OVERRIDES
+//!        │   MirrorCarriers::merged_mirror_set: the env's mirrors, then each --registry-overrides
+//!        │   target as the last-priority mirror (no duplicates, no "" → "")
+//!        ▼
+//!    ReleaseProvider = WithRegistryOverrides(WithMirrors(Cached(OciRegistry)))
+//!        ▼
+//!    hcp::run: HostedControlPlane ─► release through the mirrors ─► components table
+//!        │     (--registry-overrides Replace on every container and init container image)
+//!        ▼
+//!    Deployments / StatefulSet (owned, pruned), HostedControlPlane status
+//! ```
+//!
+//! The management mirrors never go into pod images: on a management cluster CRI-O applies
+//! IDMS/ICSP when it pulls. They serve this process's own lookups only.
+
+pub mod components;
+pub mod config;
+pub mod hcp;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use hypershift_releaseinfo::{MirrorConfig, OciConfig, ProviderConfig};
+use hypershift_support::admin::{AdminState, serve};
+use hypershift_support::apply::Applier;
+use hypershift_support::controller::{Backoff, Policy};
+use hypershift_support::leader::LeaderElector;
+use hypershift_support::metrics::ReconcileMetrics;
+use hypershift_support::telemetry::LogHandle;
+use prometheus_client::registry::Registry;
+use tracing::info;
+
+use crate::config::OperatorConfig;
+
+/// The field manager of every write, and the managed-by label of every owned object.
+pub const FIELD_MANAGER: &str = "control-plane-operator";
+
+/// Runs the operator until it is stopped or loses its lease.
+pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
+    hypershift_releaseinfo::install_crypto_provider();
+    let client = hypershift_support::client::client(config.kubeconfig.as_deref()).await?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut registry = Registry::default();
+    let metrics = ReconcileMetrics::register(&mut registry, "hostedcontrolplane");
+    let (admin_addr, _admin) = serve(
+        config.admin_addr,
+        AdminState {
+            registry: Arc::new(registry),
+            ready: Arc::clone(&ready),
+            log,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot listen on --admin-addr {}", config.admin_addr))?;
+    info!(
+        %admin_addr,
+        namespace = %config.namespace,
+        hosted_control_plane = %config.hosted_control_plane,
+        mirror_set_hash = %config.mirrors.content_hash(),
+        mirror_rules = config.mirrors.rules().len(),
+        registry_overrides = %config.carriers.registry_overrides.to_flag(),
+        "effective mirrors"
+    );
+    let ctx = Arc::new(hcp::Context {
+        client: client.clone(),
+        namespace: config.namespace.clone(),
+        name: config.hosted_control_plane.clone(),
+        provider: Arc::new(provider(&config)),
+        registry_overrides: config.carriers.registry_overrides.clone(),
+        carriers: config.carriers.clone(),
+        mirror_set_hash: config.mirrors.content_hash().to_owned(),
+        applier: Applier::new(client.clone(), FIELD_MANAGER),
+        policy: Policy::new(metrics, Backoff::default()),
+    });
+    ready.store(true, Ordering::Relaxed);
+    if !config.leader_elect {
+        hcp::run(ctx).await;
+        return Ok(());
+    }
+    let identity = format!("{}-{}", config.hosted_control_plane, std::process::id());
+    let elector = LeaderElector::new(
+        client,
+        &config.namespace,
+        "control-plane-operator-lock",
+        &identity,
+        config.leader_election,
+    )
+    .context("leader election")?;
+    let mut leadership = elector.acquire().await;
+    info!(identity, "leading");
+    tokio::select! {
+        biased;
+        lost = leadership.lost() => Err(anyhow::Error::new(lost).context("stopping: leadership lost")),
+        () = hcp::run(ctx) => {
+            leadership.release().await.context("releasing the leader lease")?;
+            Ok(())
+        }
+    }
+}
+
+fn provider(config: &OperatorConfig) -> hypershift_releaseinfo::StandardProvider {
+    hypershift_releaseinfo::standard(
+        ProviderConfig {
+            oci: OciConfig {
+                extra_ca_pem: config.registry.registry_ca_bundle.clone().map(String::into_bytes),
+                ..OciConfig::default()
+            },
+            mirrors: MirrorConfig {
+                attempt_timeout: config.registry.registry_timeout,
+                ..MirrorConfig::default()
+            },
+            ..ProviderConfig::default()
+        },
+        config.carriers.registry_overrides.clone(),
+        config.mirrors.clone(),
+    )
+}
