@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use hypershift_mirrors::ManagementMirrors;
 use hypershift_mirrors::contract::{IMAGE_OVERRIDES_ENV, MirrorCarriers};
-use hypershift_mirrors::{ImageOverrides, ManagementMirrors};
 use hypershift_support::config::{
     AdminArgs, AdminConfig, KubeArgs, KubeConfig, LeaderArgs, LeaderElectionConfig, LogArgs, LogConfig,
     RegistryArgs, RegistryConfig, RegistrySettings,
@@ -94,8 +94,6 @@ pub struct Config {
 
 /// The admin port's default (what the hypershift-operator renders).
 pub const ADMIN_PORT: u16 = 8080;
-/// The env var naming the namespace when `--namespace` is not given.
-pub const NAMESPACE_ENV: &str = "MY_NAMESPACE";
 
 impl Default for Config {
     fn default() -> Self {
@@ -111,24 +109,8 @@ impl Default for Config {
     }
 }
 
-/// The variables read besides `CONTROL_PLANE_OPERATOR_*`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Environment {
-    /// `OPENSHIFT_IMG_OVERRIDES`.
-    pub image_overrides: Option<String>,
-    /// `MY_NAMESPACE`.
-    pub namespace: Option<String>,
-}
-
-impl Environment {
-    /// This process's.
-    pub fn from_process() -> Self {
-        Self {
-            image_overrides: std::env::var(IMAGE_OVERRIDES_ENV).ok(),
-            namespace: std::env::var(NAMESPACE_ENV).ok().filter(|n| !n.is_empty()),
-        }
-    }
-}
+/// The variables read besides `CONTROL_PLANE_OPERATOR_*`: `OPENSHIFT_IMG_OVERRIDES`, `MY_NAMESPACE`.
+pub use hypershift_support::config::ChildEnvironment as Environment;
 
 /// The configuration the operator runs with.
 #[derive(Debug, Clone)]
@@ -160,22 +142,11 @@ impl Config {
     /// Checks every value; the error is one line naming the offending one.
     pub fn validate(&self, env: &Environment) -> Result<OperatorConfig, String> {
         let registry = self.registry.validate()?;
-        let namespace = match (self.namespace.as_str(), &env.namespace) {
-            ("", Some(from_env)) => from_env.clone(),
-            ("", None) => return Err(format!("--namespace (or {NAMESPACE_ENV}) must be set")),
-            (given, _) => given.to_owned(),
-        };
+        let namespace = env.namespace(&self.namespace)?;
         if self.hosted_control_plane.is_empty() {
             return Err("--hosted-control-plane must be set".into());
         }
-        let carriers = MirrorCarriers {
-            registry_overrides: registry.registry_overrides.clone(),
-            image_overrides: env
-                .image_overrides
-                .as_deref()
-                .and_then(ImageOverrides::parse_env)
-                .unwrap_or_default(),
-        };
+        let carriers = env.carriers(&registry);
         let mirrors = carriers
             .merged_mirror_set()
             .map_err(|e| format!("{IMAGE_OVERRIDES_ENV} with --registry-overrides: {e}"))?;

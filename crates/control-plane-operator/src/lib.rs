@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use hypershift_releaseinfo::{MirrorConfig, OciConfig, ProviderConfig};
 use hypershift_support::admin::{AdminState, serve};
 use hypershift_support::apply::Applier;
 use hypershift_support::controller::{Backoff, Policy};
@@ -70,7 +69,7 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
         client: client.clone(),
         namespace: config.namespace.clone(),
         name: config.hosted_control_plane.clone(),
-        provider: Arc::new(provider(&config)),
+        provider: Arc::new(config.registry.provider(config.mirrors.clone())),
         registry_overrides: config.carriers.registry_overrides.clone(),
         carriers: config.carriers.clone(),
         mirror_set_hash: config.mirrors.content_hash().to_owned(),
@@ -101,22 +100,4 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
             Ok(())
         }
     }
-}
-
-fn provider(config: &OperatorConfig) -> hypershift_releaseinfo::StandardProvider {
-    hypershift_releaseinfo::standard(
-        ProviderConfig {
-            oci: OciConfig {
-                extra_ca_pem: config.registry.registry_ca_bundle.clone().map(String::into_bytes),
-                ..OciConfig::default()
-            },
-            mirrors: MirrorConfig {
-                attempt_timeout: config.registry.registry_timeout,
-                ..MirrorConfig::default()
-            },
-            ..ProviderConfig::default()
-        },
-        config.carriers.registry_overrides.clone(),
-        config.mirrors.clone(),
-    )
 }

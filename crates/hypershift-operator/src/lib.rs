@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use hypershift_api::names;
-use hypershift_releaseinfo::{MirrorConfig, OciConfig, ProviderConfig};
 use hypershift_support::admin::{AdminState, serve};
 use hypershift_support::apply::Applier;
 use hypershift_support::controller::{Backoff, Policy};
@@ -234,21 +233,13 @@ fn log_missing(capabilities: management_mirrors::Capabilities) {
 /// The release provider chain, with the operator's CA bundle, timeout and overrides; its mirror
 /// set is filled in by the mirror watcher.
 fn provider(config: &OperatorConfig) -> hypershift_releaseinfo::StandardProvider {
-    hypershift_releaseinfo::standard(
-        ProviderConfig {
-            oci: OciConfig {
-                extra_ca_pem: config.registry_ca_bundle.clone().map(String::into_bytes),
-                ..OciConfig::default()
-            },
-            mirrors: MirrorConfig {
-                attempt_timeout: config.registry_timeout,
-                ..MirrorConfig::default()
-            },
-            ..ProviderConfig::default()
-        },
-        config.registry_overrides.clone(),
-        hypershift_mirrors::ManagementMirrors::default(),
-    )
+    // The management mirrors arrive later, from the watchers (`set_mirrors`).
+    hypershift_support::config::RegistrySettings {
+        registry_overrides: config.registry_overrides.clone(),
+        registry_ca_bundle: config.registry_ca_bundle.clone(),
+        registry_timeout: config.registry_timeout,
+    }
+    .provider(hypershift_mirrors::ManagementMirrors::default())
 }
 
 fn hostname() -> String {

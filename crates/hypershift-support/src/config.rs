@@ -397,6 +397,76 @@ impl RegistryConfig {
     }
 }
 
+impl RegistrySettings {
+    /// The standard release provider chain for these settings: `--registry-overrides` outside,
+    /// then `mirrors`, the cache, the OCI client trusting the CA bundle too.
+    pub fn provider(
+        &self,
+        mirrors: hypershift_mirrors::ManagementMirrors,
+    ) -> hypershift_releaseinfo::StandardProvider {
+        hypershift_releaseinfo::standard(
+            hypershift_releaseinfo::ProviderConfig {
+                oci: hypershift_releaseinfo::OciConfig {
+                    extra_ca_pem: self.registry_ca_bundle.clone().map(String::into_bytes),
+                    ..hypershift_releaseinfo::OciConfig::default()
+                },
+                mirrors: hypershift_releaseinfo::MirrorConfig {
+                    attempt_timeout: self.registry_timeout,
+                    ..hypershift_releaseinfo::MirrorConfig::default()
+                },
+                ..hypershift_releaseinfo::ProviderConfig::default()
+            },
+            self.registry_overrides.clone(),
+            mirrors,
+        )
+    }
+}
+
+/// What a binary the hypershift-operator deploys reads from its environment besides its own
+/// `<PREFIX>_*` keys, as upstream: the management mirrors and its namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildEnvironment {
+    /// `OPENSHIFT_IMG_OVERRIDES`.
+    pub image_overrides: Option<String>,
+    /// `MY_NAMESPACE` (the downward API), used when `--namespace` is not given.
+    pub namespace: Option<String>,
+}
+
+/// The env var naming the namespace when `--namespace` is not given (upstream's).
+pub const NAMESPACE_ENV: &str = "MY_NAMESPACE";
+
+impl ChildEnvironment {
+    /// This process's.
+    pub fn from_process() -> Self {
+        Self {
+            image_overrides: std::env::var(hypershift_mirrors::contract::IMAGE_OVERRIDES_ENV).ok(),
+            namespace: std::env::var(NAMESPACE_ENV).ok().filter(|n| !n.is_empty()),
+        }
+    }
+
+    /// `--namespace` when given, else `MY_NAMESPACE`; one of them must be set.
+    pub fn namespace(&self, flag: &str) -> Result<String, String> {
+        match (flag, &self.namespace) {
+            ("", Some(from_env)) => Ok(from_env.clone()),
+            ("", None) => Err(format!("--namespace (or {NAMESPACE_ENV}) must be set")),
+            (given, _) => Ok(given.to_owned()),
+        }
+    }
+
+    /// Both carriers as received: `--registry-overrides` (already parsed) and the env's
+    /// mirrors, by the shared parsers.
+    pub fn carriers(&self, settings: &RegistrySettings) -> hypershift_mirrors::contract::MirrorCarriers {
+        hypershift_mirrors::contract::MirrorCarriers {
+            registry_overrides: settings.registry_overrides.clone(),
+            image_overrides: self
+                .image_overrides
+                .as_deref()
+                .and_then(hypershift_mirrors::ImageOverrides::parse_env)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {

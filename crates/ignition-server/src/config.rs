@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use hypershift_mirrors::ManagementMirrors;
 use hypershift_mirrors::contract::{IMAGE_OVERRIDES_ENV, MirrorCarriers};
-use hypershift_mirrors::{ImageOverrides, ManagementMirrors};
 use hypershift_support::config::{
     AdminArgs, AdminConfig, KubeArgs, KubeConfig, LogArgs, LogConfig, RegistryArgs, RegistryConfig,
     RegistrySettings,
@@ -107,8 +107,6 @@ pub struct Config {
 pub const HTTPS_PORT: u16 = 9090;
 /// The admin port's default (all interfaces: kubelet probes reach it in a pod).
 pub const ADMIN_PORT: u16 = 8081;
-/// The env var naming the namespace when `--namespace` is not given (upstream's downward-API variable).
-pub const NAMESPACE_ENV: &str = "MY_NAMESPACE";
 
 impl Default for Config {
     fn default() -> Self {
@@ -126,24 +124,8 @@ impl Default for Config {
     }
 }
 
-/// The two variables read besides `IGNITION_SERVER_*`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Environment {
-    /// `OPENSHIFT_IMG_OVERRIDES`.
-    pub image_overrides: Option<String>,
-    /// `MY_NAMESPACE`.
-    pub namespace: Option<String>,
-}
-
-impl Environment {
-    /// This process's.
-    pub fn from_process() -> Self {
-        Self {
-            image_overrides: std::env::var(IMAGE_OVERRIDES_ENV).ok(),
-            namespace: std::env::var(NAMESPACE_ENV).ok().filter(|n| !n.is_empty()),
-        }
-    }
-}
+/// The variables read besides `IGNITION_SERVER_*`: `OPENSHIFT_IMG_OVERRIDES`, `MY_NAMESPACE`.
+pub use hypershift_support::config::ChildEnvironment as Environment;
 
 /// The configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -187,11 +169,7 @@ impl Config {
             log: _,
         } = self;
         let registry = registry.validate()?;
-        let namespace = match (namespace.as_str(), &env.namespace) {
-            ("", Some(from_env)) => from_env.clone(),
-            ("", None) => return Err(format!("--namespace (or {NAMESPACE_ENV}) must be set")),
-            (given, _) => given.to_owned(),
-        };
+        let namespace = env.namespace(namespace)?;
         let cert_file = cert_file.clone().ok_or("--cert-file must be set")?;
         let key_file = key_file.clone().ok_or("--key-file must be set")?;
         if *max_connections == 0 {
@@ -199,14 +177,7 @@ impl Config {
         }
         // As upstream, `--registry-overrides` is not merged into the mirrors: it rewrites every
         // image reference before the mirrors are consulted (the provider chain's outer layer).
-        let carriers = MirrorCarriers {
-            registry_overrides: registry.registry_overrides.clone(),
-            image_overrides: env
-                .image_overrides
-                .as_deref()
-                .and_then(ImageOverrides::parse_env)
-                .unwrap_or_default(),
-        };
+        let carriers = env.carriers(&registry);
         let mirrors = carriers
             .mirror_set()
             .map_err(|e| format!("{IMAGE_OVERRIDES_ENV}: {e}"))?;

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use hypershift_releaseinfo::{MirrorConfig, OciConfig, ProviderConfig};
 use hypershift_support::admin::{AdminState, serve};
 use hypershift_support::controller::{Backoff, Policy};
 use hypershift_support::telemetry::LogHandle;
@@ -81,7 +80,7 @@ pub async fn run(
     let ctx = Arc::new(tokens::Context {
         client: client.clone(),
         namespace: config.namespace.clone(),
-        provider: Arc::new(provider(&config)),
+        provider: Arc::new(config.registry.provider(config.mirrors.clone())),
         store: store.clone(),
         metrics: metrics.clone(),
         policy: Policy::new(metrics.reconciles.clone(), Backoff::default()),
@@ -107,22 +106,4 @@ pub async fn run(
     }
     reporter.abort();
     Ok(())
-}
-
-fn provider(config: &ServerConfig) -> hypershift_releaseinfo::StandardProvider {
-    hypershift_releaseinfo::standard(
-        ProviderConfig {
-            oci: OciConfig {
-                extra_ca_pem: config.registry.registry_ca_bundle.clone().map(String::into_bytes),
-                ..OciConfig::default()
-            },
-            mirrors: MirrorConfig {
-                attempt_timeout: config.registry.registry_timeout,
-                ..MirrorConfig::default()
-            },
-            ..ProviderConfig::default()
-        },
-        config.carriers.registry_overrides.clone(),
-        config.mirrors.clone(),
-    )
 }
