@@ -54,6 +54,21 @@ pub enum Next {
     Requeue(Duration),
 }
 
+/// Whether kube's finalizer helper failed only because the object it was handed is older than
+/// the server's: its JSON patch `test`s the cached finalizers, and a finalizer our previous
+/// reconcile added (or removed) that the watch has not delivered yet fails that test with `422`.
+/// The watch is about to deliver the current object, and that starts the next reconcile: this is
+/// neither a failure nor a reason to retry on a timer.
+pub fn is_stale_finalizer_view<E: std::error::Error + 'static>(
+    e: &kube::runtime::finalizer::Error<E>,
+) -> bool {
+    use kube::runtime::finalizer::Error;
+    matches!(
+        e,
+        Error::AddFinalizer(kube::Error::Api(s)) | Error::RemoveFinalizer(kube::Error::Api(s)) if s.code == 422
+    )
+}
+
 /// Every object of `api`, reflected into `writer`, yielded when its generation (its spec, and its
 /// deletion), labels, annotations or finalizers changed: the controller's own status writes do not
 /// start a reconcile.

@@ -156,7 +156,7 @@ async fn reconcile(hc: Arc<HostedCluster>, ctx: Arc<Context>) -> Result<Action, 
     let _timer = ctx.hosted_clusters.metrics.start();
     let key = key(&hc);
     let api: Api<HostedCluster> = Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
-    Box::pin(finalizer(
+    let result = Box::pin(finalizer(
         &api,
         names::HOSTED_CLUSTER_FINALIZER,
         hc,
@@ -169,12 +169,21 @@ async fn reconcile(hc: Arc<HostedCluster>, ctx: Arc<Context>) -> Result<Action, 
             .map(|next| ctx.hosted_clusters.succeeded(&key, next))
         },
     ))
-    .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+    .await;
+    match result {
+        Ok(action) => Ok(action),
+        Err(e) if hypershift_support::controller::is_stale_finalizer_view(&e) => {
+            tracing::debug!(error = %e, "finalizer patch raced the watch; the current object comes next");
+            Ok(ctx
+                .hosted_clusters
+                .succeeded(&key, hypershift_support::controller::Next::AwaitChange))
+        }
+        Err(
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e),
+        ) => Err(e),
+        Err(other) => Err(Error::Finalizer(other.to_string())),
+    }
 }
 
 /// The pipeline, as a table of contents.

@@ -147,19 +147,26 @@ async fn reconcile(np: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Error
     let _timer = ctx.node_pools.metrics.start();
     let key = owner(&np);
     let api: Api<NodePool> = Api::namespaced(ctx.client.clone(), &np.namespace().unwrap_or_default());
-    finalizer(&api, FINALIZER, np, |event| async {
+    let result = finalizer(&api, FINALIZER, np, |event| async {
         match event {
             FinalizerEvent::Apply(np) => reconcile_apply(np, &ctx).await,
             FinalizerEvent::Cleanup(np) => cleanup(&np, &ctx).await,
         }
         .map(|next| ctx.node_pools.succeeded(&key, next))
     })
-    .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+    .await;
+    match result {
+        Ok(action) => Ok(action),
+        Err(e) if hypershift_support::controller::is_stale_finalizer_view(&e) => {
+            tracing::debug!(error = %e, "finalizer patch raced the watch; the current object comes next");
+            Ok(ctx.node_pools.succeeded(&key, Next::AwaitChange))
+        }
+        Err(
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e),
+        ) => Err(e),
+        Err(other) => Err(Error::Finalizer(other.to_string())),
+    }
 }
 
 /// The pipeline, as a table of contents.
