@@ -313,3 +313,46 @@ async fn a_release_no_mirror_serves_is_a_condition_not_a_crash_loop() {
     assert!(env.operator.as_mut().unwrap().running());
     let _ = &env.release;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_mirrors_follow_image_content_sources_and_go_when_it_is_emptied() {
+    let mut env = Env::new("").await;
+    let hcps = Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS);
+    let mirror = SyntheticRelease::mirror_components_repo(&env.registry.host);
+    hcps.patch(
+        "example",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"imageContentSources": [{"source": SOURCE_COMPONENTS, "mirrors": [mirror]}]}})),
+    )
+    .await
+    .unwrap();
+    env.start("=");
+    let config_maps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(env.cluster.client(), NS);
+    let cm = env
+        .eventually("the guest mirrors ConfigMap", || async {
+            config_maps.get_opt("guest-image-mirrors").await.ok()?
+        })
+        .await;
+    let data = cm.data.unwrap();
+    assert!(data["mirror-sets.yaml"].contains(&mirror), "{data:?}");
+    assert!(data["registries.conf"].contains(&mirror), "{data:?}");
+    let (status, _, _) = env.condition("ValidDataPlaneMirrors").await.unwrap();
+    assert_eq!(status, "True");
+    // Emptying the field removes them (upstream kept them: OCPBUGS-34820).
+    hcps.patch(
+        "example",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"imageContentSources": []}})),
+    )
+    .await
+    .unwrap();
+    env.eventually("the guest mirrors ConfigMap to go", || async {
+        config_maps
+            .get_opt("guest-image-mirrors")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use hypershift_support::meta::managed_by_selector;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::Context;
 use super::build::Workload;
@@ -34,4 +35,19 @@ pub async fn apply(ctx: &Context, workloads: &[Workload]) -> Result<BTreeMap<Str
         .delete_orphans::<StatefulSet>(&ctx.namespace, &selector, &keep)
         .await?;
     Ok(available)
+}
+
+/// Applies the guest mirrors ConfigMap, or deletes it when there are none.
+pub async fn guest_mirrors(ctx: &Context, config_map: Option<&ConfigMap>) -> Result<(), Error> {
+    let keep: Vec<&str> = match config_map {
+        Some(cm) => {
+            ctx.applier.apply(cm).await?;
+            vec![super::build::GUEST_MIRRORS]
+        }
+        None => Vec::new(),
+    };
+    ctx.applier
+        .delete_orphans::<ConfigMap>(&ctx.namespace, &managed_by_selector(crate::FIELD_MANAGER), &keep)
+        .await?;
+    Ok(())
 }

@@ -6,7 +6,9 @@ use hypershift_api::names;
 use hypershift_mirrors::contract::IMAGE_OVERRIDES_ENV;
 use hypershift_support::meta::managed_by;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{Container, EnvVar, LocalObjectReference, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EnvVar, LocalObjectReference, PodSpec, PodTemplateSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::validate::ValidControlPlane;
@@ -137,6 +139,51 @@ pub fn workload(cp: &ValidControlPlane, component: &Component) -> Workload {
         })),
     }
 }
+
+/// The ConfigMap holding the guest cluster's mirror configuration.
+pub const GUEST_MIRRORS: &str = "guest-image-mirrors";
+/// Its key with the ImageDigestMirrorSet `cluster` (and the ImageTagMirrorSet `cluster`, if any
+/// mirror serves tags), as one YAML stream.
+pub const GUEST_MIRROR_SETS_KEY: &str = "mirror-sets.yaml";
+/// Its key with the nodes' containers-registries.conf(5).
+pub const GUEST_REGISTRIES_CONF_KEY: &str = "registries.conf";
+
+/// The guest cluster's mirrors, from `spec.imageContentSources` through the one data-plane path
+/// (the mirror core): `None` when there are none, so emptying the field removes them (upstream
+/// left them behind: OCPBUGS-34820). What the guest's config operator applies and what its nodes
+/// get; the ignition-server receives the same rules through the NodePool's token Secret.
+pub fn guest_mirrors(cp: &ValidControlPlane) -> Option<ConfigMap> {
+    if cp.data_plane_mirrors.is_empty() {
+        return None;
+    }
+    let rendered = hypershift_mirrors::render_mirror_sets(&cp.data_plane_mirrors, "cluster");
+    let mut labels = managed_by(crate::FIELD_MANAGER);
+    labels.insert(COMPONENT_LABEL.to_owned(), GUEST_MIRRORS.to_owned());
+    Some(ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(GUEST_MIRRORS.to_owned()),
+            namespace: Some(cp.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                MIRROR_SET_HASH_ANNOTATION.to_owned(),
+                cp.data_plane_mirrors.content_hash().to_owned(),
+            )])),
+            owner_references: Some(vec![cp.owner.clone()]),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([
+            (GUEST_MIRROR_SETS_KEY.to_owned(), rendered.to_yaml()),
+            (
+                GUEST_REGISTRIES_CONF_KEY.to_owned(),
+                hypershift_mirrors::registries_conf::render(&cp.data_plane_mirrors),
+            ),
+        ])),
+        ..ConfigMap::default()
+    })
+}
+
+/// The annotation with the data-plane MirrorSet's content hash.
+pub const MIRROR_SET_HASH_ANNOTATION: &str = "hypershift.openshift.io/mirror-set-hash";
 
 /// Every component's workload, in the table's order.
 pub fn build(cp: &ValidControlPlane) -> Vec<Workload> {

@@ -5,6 +5,10 @@
 //! management mirrors) → validate (pure: every component the table needs) → build (pure: one
 //! workload per row, `--registry-overrides` on every image) → apply (server-side apply, prune)
 //! → status (conditions, releaseImageSource with the MirrorSet hash)
+//!
+//! Besides the workloads: the ConfigMap `guest-image-mirrors` with the guest's
+//! ImageDigestMirrorSet/ImageTagMirrorSet `cluster` and the nodes' registries.conf, from
+//! `spec.imageContentSources` (deleted when the field is emptied).
 //! ```
 //!
 //! A reconcile starts when the HostedControlPlane's spec, labels or annotations change (never its
@@ -115,7 +119,8 @@ async fn reconcile_pipeline(hcp: Arc<HostedControlPlane>, ctx: &Context) -> Resu
         }
     };
     let available = apply::apply(ctx, &build::build(&valid)).await?;
-    status::write(ctx, &d, &Outcome::Applied(&available)).await?;
+    apply::guest_mirrors(ctx, build::guest_mirrors(&valid).as_ref()).await?;
+    status::write(ctx, &d, &Outcome::Applied(&available, &valid)).await?;
     Ok(Next::Requeue(RESYNC))
 }
 

@@ -23,8 +23,8 @@ use crate::components::COMPONENTS;
 
 /// How the reconcile ended.
 pub enum Outcome<'a> {
-    /// Rendered and applied; each workload's availability.
-    Applied(&'a BTreeMap<String, bool>),
+    /// Rendered and applied; each workload's availability, and what was rendered from.
+    Applied(&'a BTreeMap<String, bool>, &'a super::validate::ValidControlPlane),
     /// Nothing rendered.
     Invalid(&'a Invalid),
 }
@@ -34,7 +34,7 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
     let mut out = Vec::new();
     out.push(match (&d.release, outcome) {
         (_, Outcome::Invalid(i)) => Wanted::falsy("ValidReleaseInfo", i.reason, i.message.clone()),
-        (Ok(served), Outcome::Applied(_)) => Wanted::truthy(
+        (Ok(served), Outcome::Applied(..)) => Wanted::truthy(
             "ValidReleaseInfo",
             "AsExpected",
             format!(
@@ -49,10 +49,35 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
                 ctx.mirror_set_hash
             ),
         ),
-        (Err(_), Outcome::Applied(_)) => Wanted::unknown("ValidReleaseInfo", "Unknown", ""),
+        (Err(_), Outcome::Applied(..)) => Wanted::unknown("ValidReleaseInfo", "Unknown", ""),
     });
+    if let Outcome::Applied(_, cp) = outcome {
+        let set = &cp.data_plane_mirrors;
+        out.push(Wanted::truthy(
+            "ValidDataPlaneMirrors",
+            "AsExpected",
+            if set.is_empty() {
+                "no spec.imageContentSources: no guest mirrors".to_owned()
+            } else {
+                format!(
+                    "{} rules ({}) in ConfigMap {}",
+                    set.rules().len(),
+                    set.content_hash(),
+                    super::build::GUEST_MIRRORS
+                )
+            },
+        ));
+    } else if let Outcome::Invalid(i) = outcome
+        && i.reason == "InvalidImageContentSources"
+    {
+        out.push(Wanted::falsy(
+            "ValidDataPlaneMirrors",
+            i.reason,
+            i.message.clone(),
+        ));
+    }
     let available = match outcome {
-        Outcome::Applied(a) => (*a).clone(),
+        Outcome::Applied(a, _) => (*a).clone(),
         Outcome::Invalid(_) => d.available.clone(),
     };
     let mut up = 0;
@@ -93,7 +118,7 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
         )
     });
     out.push(match outcome {
-        Outcome::Applied(_) => Wanted::truthy(
+        Outcome::Applied(..) => Wanted::truthy(
             "ReconciliationSucceeded",
             "ReconciliatonSucceeded",
             "Reconciliation completed successfully",
@@ -124,7 +149,7 @@ pub async fn write(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Re
         Err(_) => current.release_image_source.clone(),
     };
     let ready =
-        matches!(outcome, Outcome::Applied(a) if a.values().all(|u| *u) && a.len() == COMPONENTS.len());
+        matches!(outcome, Outcome::Applied(a, _) if a.values().all(|u| *u) && a.len() == COMPONENTS.len());
     let next = HostedControlPlaneStatus {
         ready,
         conditions,

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use hypershift_mirrors::RegistryOverrides;
 use hypershift_mirrors::contract::MirrorCarriers;
+use hypershift_mirrors::{DataPlaneMirrors, MirrorSetBuilder, RegistryOverrides};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource as _;
 
@@ -28,6 +28,9 @@ pub struct ValidControlPlane {
     pub registry_overrides: RegistryOverrides,
     /// Both carriers, for the components that receive them.
     pub carriers: MirrorCarriers,
+    /// The data-plane mirrors (`spec.imageContentSources`): for the guest cluster and its nodes,
+    /// never for this operator's own pulls (a different type).
+    pub data_plane_mirrors: DataPlaneMirrors,
 }
 
 /// Why nothing is rendered (the previous objects stay as they are).
@@ -73,6 +76,20 @@ pub fn validate(
         .into_iter()
         .filter(|c| !components.contains_key(*c))
         .collect();
+    let mut builder = MirrorSetBuilder::new();
+    let hcp_name = format!(
+        "{}/{}",
+        d.hcp.metadata.namespace.as_deref().unwrap_or_default(),
+        d.hcp.metadata.name.as_deref().unwrap_or_default()
+    );
+    builder
+        .add_image_content_sources(&hcp_name, &d.hcp.spec.image_content_sources)
+        .map_err(|e| Invalid {
+            reason: "InvalidImageContentSources",
+            message: e.to_string(),
+            transient: false,
+        })?;
+    let data_plane_mirrors = builder.build();
     let image = release_image(&d.hcp);
     if !missing.is_empty() {
         return Err(Invalid {
@@ -94,6 +111,7 @@ pub fn validate(
         components: components.clone(),
         registry_overrides: registry_overrides.clone(),
         carriers: carriers.clone(),
+        data_plane_mirrors,
     })
 }
 

@@ -47,6 +47,7 @@ fn control_plane(overrides: &str, env: &str) -> ValidControlPlane {
             image_overrides: ImageOverrides::parse_env(env).unwrap_or_default(),
         },
         registry_overrides,
+        data_plane_mirrors: hypershift_mirrors::DataPlaneMirrors::default(),
     }
 }
 
@@ -136,4 +137,34 @@ fn the_config_operator_gets_both_carriers() {
         env[0].value.as_deref(),
         Some("quay.invalid/openshift-release-dev=mirror.invalid/ocp")
     );
+}
+
+#[test]
+fn guest_mirrors_come_from_image_content_sources_and_go_with_them() {
+    let mut cp = control_plane("", "");
+    assert_eq!(
+        guest_mirrors(&cp),
+        None,
+        "no imageContentSources: nothing for the guest"
+    );
+    let sources: Vec<hypershift_api::hosted_cluster::ImageContentSource> = serde_json::from_value(serde_json::json!([
+        {"source": ART, "mirrors": ["mirror.invalid:5000/openshift/release"]},
+        {"source": "quay.invalid/openshift-release-dev/ocp-release", "mirrors": ["mirror.invalid:5000/openshift/release-images"]},
+    ]))
+    .unwrap();
+    let mut b = hypershift_mirrors::MirrorSetBuilder::new();
+    b.add_image_content_sources("clusters-example/example", &sources)
+        .unwrap();
+    cp.data_plane_mirrors = b.build();
+    let cm = guest_mirrors(&cp).unwrap();
+    assert_eq!(
+        guest_mirrors(&cp),
+        Some(cm.clone()),
+        "not byte-identical on re-render"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/hcp/build/snapshots");
+    assert_golden(&dir, "image_content_sources-guest-image-mirrors", &cm);
+    let data = cm.data.unwrap();
+    assert!(data[GUEST_MIRROR_SETS_KEY].contains("kind: ImageDigestMirrorSet"));
+    assert!(data[GUEST_REGISTRIES_CONF_KEY].contains("pull-from-mirror = \"digest-only\""));
 }
