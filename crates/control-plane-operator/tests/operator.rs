@@ -336,8 +336,13 @@ async fn guest_mirrors_follow_image_content_sources_and_go_when_it_is_emptied() 
     let data = cm.data.unwrap();
     assert!(data["mirror-sets.yaml"].contains(&mirror), "{data:?}");
     assert!(data["registries.conf"].contains(&mirror), "{data:?}");
-    let (status, _, _) = env.condition("ValidDataPlaneMirrors").await.unwrap();
-    assert_eq!(status, "True");
+    // The status is written after the objects.
+    env.eventually("ValidDataPlaneMirrors=True", || async {
+        env.condition("ValidDataPlaneMirrors")
+            .await
+            .filter(|c| c.0 == "True")
+    })
+    .await;
     // Emptying the field removes them (upstream kept them: OCPBUGS-34820).
     hcps.patch(
         "example",
