@@ -31,6 +31,8 @@ pub struct Payload {
     pub node_pool: String,
     /// The token Secret (`name`) it was generated for.
     pub secret: String,
+    /// That Secret's uid: a payload of a deleted Secret is never stored again.
+    pub uid: String,
     /// What it was generated from: a new fingerprint means a new payload.
     pub inputs: String,
 }
@@ -47,7 +49,13 @@ struct ForSecret {
 struct Inner {
     by_token: HashMap<TokenKey, String>,
     by_secret: HashMap<String, ForSecret>,
+    /// Uids of deleted Secrets, the newest [`TOMBSTONES`]: a generation that was in flight when
+    /// its Secret went does not bring the payload back.
+    deleted: std::collections::VecDeque<String>,
 }
+
+/// How many deleted Secrets are remembered.
+const TOMBSTONES: usize = 1024;
 
 /// Shared between the reconciler and the handler.
 #[derive(Debug, Default, Clone)]
@@ -96,9 +104,13 @@ impl PayloadStore {
     }
 
     /// Serves `payload` for exactly `tokens` (the Secret's current and previous ones) until
-    /// `expires_at`; tokens the Secret no longer holds stop working.
-    pub fn set(&self, payload: Arc<Payload>, tokens: &[&str], expires_at: Option<Timestamp>) {
+    /// `expires_at`; tokens the Secret no longer holds stop working. Refused (`false`) for a
+    /// Secret already deleted.
+    pub fn set(&self, payload: Arc<Payload>, tokens: &[&str], expires_at: Option<Timestamp>) -> bool {
         let mut inner = self.write();
+        if inner.deleted.contains(&payload.uid) {
+            return false;
+        }
         let secret = payload.secret.clone();
         let reached = inner
             .by_secret
@@ -124,6 +136,24 @@ impl PayloadStore {
                 reached,
             },
         );
+        true
+    }
+
+    /// Forgets Secret `secret` (uid `uid`), deleted: nothing stores its payload again.
+    pub fn deleted(&self, secret: &str, uid: &str) -> bool {
+        let mut inner = self.write();
+        if !uid.is_empty() && !inner.deleted.iter().any(|u| u == uid) {
+            if inner.deleted.len() >= TOMBSTONES {
+                inner.deleted.pop_front();
+            }
+            inner.deleted.push_back(uid.to_owned());
+        }
+        Self::remove_locked(&mut inner, secret)
+    }
+
+    /// The uid of the Secret whose payload is stored under `secret`.
+    pub fn uid_of(&self, secret: &str) -> Option<String> {
+        self.read().by_secret.get(secret).map(|s| s.payload.uid.clone())
     }
 
     /// Forgets Secret `secret` and its tokens; whether it was there.
@@ -179,6 +209,7 @@ mod tests {
             digest: String::new(),
             node_pool: "clusters/np".into(),
             secret: secret.into(),
+            uid: format!("uid-{secret}"),
             inputs: body.into(),
         })
     }
@@ -218,6 +249,22 @@ mod tests {
         assert_eq!(body(s.get("u1", now)).as_deref(), Some("B"));
         assert!(!s.remove("token-a"));
         assert_eq!(s.tokens(), 1);
+    }
+
+    #[test]
+    fn a_deleted_secret_is_not_brought_back_by_a_late_generation() {
+        let s = PayloadStore::default();
+        let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        assert!(s.set(payload("token-a", "A"), &["t1"], None));
+        assert!(s.deleted("token-a", "uid-token-a"));
+        // A generation that was in flight when the Secret went.
+        assert!(!s.set(payload("token-a", "A"), &["t1"], None));
+        assert_eq!(body(s.get("t1", now)), None);
+        // A new Secret of the same name has another uid.
+        let mut again = (*payload("token-a", "B")).clone();
+        again.uid = "uid-2".into();
+        assert!(s.set(Arc::new(again), &["t2"], None));
+        assert_eq!(body(s.get("t2", now)).as_deref(), Some("B"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn state() -> (
             digest: "sha256:x".into(),
             node_pool: "clusters/workers".into(),
             secret: "token-workers-abcd1234".into(),
+            uid: "u".into(),
             inputs: "i".into(),
         }),
         &[TOKEN],

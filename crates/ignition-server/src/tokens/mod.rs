@@ -122,7 +122,9 @@ fn evictions(ctx: Arc<Context>) -> impl FnMut(&Result<Event<Secret>, watcher::Er
     move |event| {
         let mut listed = listed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
-            Ok(Event::Delete(s)) => apply::evict(&ctx, &s.name_any()),
+            Ok(Event::Delete(s)) => {
+                apply::evict_deleted(&ctx, &s.name_any(), s.uid().as_deref().unwrap_or_default());
+            }
             Ok(Event::Init) => *listed = Some(HashSet::new()),
             Ok(Event::InitApply(s)) => {
                 if let Some(names) = listed.as_mut() {
@@ -132,7 +134,8 @@ fn evictions(ctx: Arc<Context>) -> impl FnMut(&Result<Event<Secret>, watcher::Er
             Ok(Event::InitDone) => {
                 if let Some(names) = listed.take() {
                     for gone in ctx.store.secrets().into_iter().filter(|s| !names.contains(s)) {
-                        apply::evict(&ctx, &gone);
+                        let uid = ctx.store.uid_of(&gone).unwrap_or_default();
+                        apply::evict_deleted(&ctx, &gone, &uid);
                     }
                 }
             }
@@ -148,7 +151,11 @@ async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Action, Err
     let is_token = secret
         .annotations()
         .contains_key(keys::IGNITION_CONFIG_ANNOTATION);
-    if !is_token || secret.metadata.deletion_timestamp.is_some() {
+    if secret.metadata.deletion_timestamp.is_some() {
+        apply::evict_deleted(&ctx, &name, secret.uid().as_deref().unwrap_or_default());
+        return Ok(ctx.policy.succeeded(&name, Next::AwaitChange));
+    }
+    if !is_token {
         apply::evict(&ctx, &name);
         return Ok(ctx.policy.succeeded(&name, Next::AwaitChange));
     }
@@ -267,9 +274,14 @@ pub async fn report_reached(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
     while let Some(name) = rx.recv().await {
-        if let Err(e) = status::reached(&client, &namespace, &name).await {
-            warn!(secret = %name, error = %e, "could not mark the token Secret as reached");
-            store.unmark_reached(&name);
+        match status::reached(&client, &namespace, &name).await {
+            Ok(()) => {}
+            // Deleted meanwhile: nothing to report on.
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                warn!(secret = %name, error = %e, "could not mark the token Secret as reached");
+                store.unmark_reached(&name);
+            }
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct MachineConfig {
 pub struct ValidToken {
     /// The token Secret's name.
     pub secret: String,
+    /// Its uid.
+    pub uid: String,
     pub node_pool: String,
     /// The current token, then the previous one after a rotation.
     pub tokens: Vec<String>,
@@ -110,6 +112,7 @@ pub fn validate(inputs: &Inputs, now: Timestamp) -> Result<Validated, Failure> {
     }
     Ok(Validated::Valid(Box::new(ValidToken {
         secret: token.name.clone(),
+        uid: inputs.secret.metadata.uid.clone().unwrap_or_default(),
         node_pool: token.node_pool.clone(),
         tokens,
         expires_at: token.expires_at,

@@ -21,6 +21,7 @@ fn valid(config: &str, trust_bundle: &str) -> ValidToken {
     let (mirrors, machine_configs, not_rendered) = config_documents(config).unwrap();
     ValidToken {
         secret: "token-workers-0a1b2c3d".into(),
+        uid: "u".into(),
         node_pool: "clusters/workers".into(),
         tokens: vec!["t".into()],
         expires_at: None,
