@@ -49,8 +49,9 @@ pub const IGNITION_SERVER_IMAGE: &str = "quay.invalid/hypershift/ignition-server
 /// `control-plane-operator` binary for it (the release's own `hypershift` component shares its
 /// repository with every other component, so the runner could not tell them apart).
 pub const CONTROL_PLANE_OPERATOR_IMAGE: &str = "quay.invalid/hypershift/control-plane-operator:latest";
-/// The components the control-plane-operator renders.
-pub const COMPONENTS: usize = 9;
+/// The components the control-plane-operator renders as Deployments (etcd, the ninth, is a
+/// StatefulSet).
+pub const COMPONENT_DEPLOYMENTS: usize = 8;
 
 /// A running flagship environment. Dropping it stops everything; [`Flagship::shutdown`] does so
 /// in order.
@@ -349,7 +350,7 @@ impl Flagship {
                             )
                             .await
                             .ok()?;
-                        (cond.status == "True" && rendered.items.len() + 1 >= COMPONENTS)
+                        (cond.status == "True" && rendered.items.len() >= COMPONENT_DEPLOYMENTS)
                             .then_some(cond.message)
                     }
                 },

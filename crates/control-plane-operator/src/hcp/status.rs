@@ -32,16 +32,16 @@ pub enum Outcome<'a> {
 /// The conditions for `outcome`.
 pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
     let mut out = Vec::new();
-    out.push(match (&d.release, outcome) {
-        (_, Outcome::Invalid(i)) => Wanted::falsy("ValidReleaseInfo", i.reason, i.message.clone()),
-        (Ok(served), Outcome::Applied(..)) => Wanted::truthy(
+    out.push(match outcome {
+        Outcome::Invalid(i) => Wanted::falsy("ValidReleaseInfo", i.reason, i.message.clone()),
+        Outcome::Applied(_, cp) => Wanted::truthy(
             "ValidReleaseInfo",
             "AsExpected",
             format!(
                 "release {} served by {} ({}); management mirrors {}",
-                served.value.version(),
-                served.pulled_from,
-                if served.via_mirror {
+                cp.release_version,
+                cp.release_pulled_from,
+                if cp.release_via_mirror {
                     "a mirror"
                 } else {
                     "the source"
@@ -49,7 +49,6 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
                 ctx.mirror_set_hash
             ),
         ),
-        (Err(_), Outcome::Applied(..)) => Wanted::unknown("ValidReleaseInfo", "Unknown", ""),
     });
     if let Outcome::Applied(_, cp) = outcome {
         let set = &cp.data_plane_mirrors;

@@ -20,6 +20,9 @@ pub struct ValidControlPlane {
     /// The release image as the spec names it.
     pub release_image: String,
     pub release_version: String,
+    /// The pull spec that served the release, and whether it was a mirror.
+    pub release_pulled_from: String,
+    pub release_via_mirror: bool,
     /// `<release repository>@<digest it resolved to>` as the spec names the repository.
     pub release_by_digest: String,
     /// Component name → pull spec as the release names it.
@@ -107,6 +110,8 @@ pub fn validate(
         owner: d.hcp.controller_owner_ref(&()).unwrap_or_default(),
         release_image: image.to_owned(),
         release_version: served.value.version().to_owned(),
+        release_pulled_from: served.pulled_from.clone(),
+        release_via_mirror: served.via_mirror,
         release_by_digest: format!("{repository}@{}", served.digest),
         components: components.clone(),
         registry_overrides: registry_overrides.clone(),

@@ -328,6 +328,34 @@ mod tests {
     }
 
     #[test]
+    fn available_needs_the_control_plane_s_own_report() {
+        let w = |cpo, cp| {
+            let w = control_plane_availability(cpo, cp);
+            (
+                match w.status {
+                    Some(true) => "True",
+                    Some(false) => "False",
+                    None => "Unknown",
+                },
+                w.reason,
+                w.message,
+            )
+        };
+        assert_eq!(w(None, None).1, reasons::NOT_FOUND);
+        assert_eq!(w(Some(false), Some((true, String::new()))).0, "False");
+        let (status, reason, message) = w(Some(true), None);
+        assert_eq!(
+            (status, reason.as_str()),
+            ("False", reasons::WAITING_FOR_AVAILABLE)
+        );
+        assert!(message.contains("has not reported yet"), "{message}");
+        let (status, _, message) = w(Some(true), Some((false, "0 of 9 components available".into())));
+        assert_eq!(status, "False");
+        assert!(message.ends_with("0 of 9 components available"), "{message}");
+        assert_eq!(w(Some(true), Some((true, String::new()))).0, "True");
+    }
+
+    #[test]
     fn invalid_input_fails_its_condition_and_the_reconciliation_and_only_those_are_events() {
         let problem = Invalid {
             condition: conditions::VALID_CONFIGURATION,

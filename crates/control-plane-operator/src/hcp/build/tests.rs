@@ -37,6 +37,8 @@ fn control_plane(overrides: &str, env: &str) -> ValidControlPlane {
         },
         release_image: "quay.invalid/openshift-release-dev/ocp-release:4.99.0-x86_64".into(),
         release_version: "4.99.0".into(),
+        release_pulled_from: "mirror.invalid/ocp/release@sha256:99".into(),
+        release_via_mirror: true,
         release_by_digest: format!(
             "quay.invalid/openshift-release-dev/ocp-release@sha256:{:064x}",
             99
