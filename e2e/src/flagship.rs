@@ -160,9 +160,9 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     flagship
         .apply(
             &kit::hosted_cluster_yaml_on("example", &release_image, &flagship.registry, IGNITION_PORT).replace(
-                "  namespace: clusters\n",
+                "  annotations:\n",
                 &format!(
-                    "  namespace: clusters\n  annotations:\n    hypershift.openshift.io/control-plane-operator-image: {CONTROL_PLANE_OPERATOR_IMAGE}\n"
+                    "  annotations:\n    hypershift.openshift.io/control-plane-operator-image: {CONTROL_PLANE_OPERATOR_IMAGE}\n"
                 ),
             ),
         )

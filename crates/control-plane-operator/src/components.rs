@@ -43,6 +43,9 @@ pub struct Component {
     /// Whether it receives both mirror carriers (`OPENSHIFT_IMG_OVERRIDES` and
     /// `--registry-overrides`), as upstream's hosted-cluster-config-operator does.
     pub carriers: bool,
+    /// Whether it talks to the catalogs: `NO_PROXY` then names the kube-apiserver and, in
+    /// management placement, every catalog Service (upstream's OLM operators).
+    pub catalog_client: bool,
 }
 
 const fn container(name: &'static str, image: Image, command: &'static [&'static str]) -> ContainerRow {
@@ -62,6 +65,7 @@ pub const COMPONENTS: &[Component] = &[
         )],
         condition: "EtcdAvailable",
         carriers: false,
+        catalog_client: false,
     },
     Component {
         name: "kube-apiserver",
@@ -78,6 +82,7 @@ pub const COMPONENTS: &[Component] = &[
         )],
         condition: "KubeAPIServerAvailable",
         carriers: false,
+        catalog_client: false,
     },
     Component {
         name: "kube-controller-manager",
@@ -90,6 +95,7 @@ pub const COMPONENTS: &[Component] = &[
         init: &[],
         condition: "KubeControllerManagerAvailable",
         carriers: false,
+        catalog_client: false,
     },
     Component {
         name: "kube-scheduler",
@@ -102,6 +108,7 @@ pub const COMPONENTS: &[Component] = &[
         init: &[],
         condition: "KubeSchedulerAvailable",
         carriers: false,
+        catalog_client: false,
     },
     Component {
         name: "cluster-version-operator",
@@ -118,6 +125,7 @@ pub const COMPONENTS: &[Component] = &[
         )],
         condition: "ClusterVersionOperatorAvailable",
         carriers: false,
+        catalog_client: false,
     },
     Component {
         name: "hosted-cluster-config-operator",
@@ -133,6 +141,7 @@ pub const COMPONENTS: &[Component] = &[
         init: &[],
         condition: "HostedClusterConfigOperatorAvailable",
         carriers: true,
+        catalog_client: false,
     },
     Component {
         name: "catalog-operator",
@@ -145,6 +154,7 @@ pub const COMPONENTS: &[Component] = &[
         init: &[],
         condition: "CatalogOperatorAvailable",
         carriers: false,
+        catalog_client: true,
     },
     Component {
         name: "olm-operator",
@@ -157,6 +167,7 @@ pub const COMPONENTS: &[Component] = &[
         init: &[],
         condition: "OLMOperatorAvailable",
         carriers: false,
+        catalog_client: true,
     },
     Component {
         name: "packageserver",
@@ -169,6 +180,7 @@ pub const COMPONENTS: &[Component] = &[
         init: &[],
         condition: "PackageServerAvailable",
         carriers: false,
+        catalog_client: true,
     },
 ];
 

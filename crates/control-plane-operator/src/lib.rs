@@ -17,6 +17,7 @@
 //! The management mirrors never go into pod images: on a management cluster CRI-O applies
 //! IDMS/ICSP when it pulls. They serve this process's own lookups only.
 
+pub mod catalogs;
 pub mod components;
 pub mod config;
 pub mod hcp;
@@ -65,6 +66,12 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
         registry_overrides = %config.carriers.registry_overrides.to_flag(),
         "effective mirrors"
     );
+    let image_stream_api = hypershift_support::client::served(&client, "image.openshift.io/v1", "imagestreams")
+        .await
+        .context("discovering image.openshift.io/v1")?;
+    if !image_stream_api {
+        info!("image.openshift.io/v1 ImageStreams are not served: catalog Deployments reference their images by digest");
+    }
     let ctx = Arc::new(hcp::Context {
         client: client.clone(),
         namespace: config.namespace.clone(),
@@ -73,6 +80,8 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
         registry_overrides: config.carriers.registry_overrides.clone(),
         carriers: config.carriers.clone(),
         mirror_set_hash: config.mirrors.content_hash().to_owned(),
+        image_stream_api,
+        catalog_cache: hcp::CatalogCache::default(),
         applier: Applier::new(client.clone(), FIELD_MANAGER),
         policy: Policy::new(metrics, Backoff::default()),
     });

@@ -26,6 +26,20 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 const NS: &str = "clusters-example";
 const WITHIN: Duration = Duration::from_mins(1);
 const SELECTOR: &str = "app.kubernetes.io/managed-by=control-plane-operator";
+/// The components' workloads (the catalogs' Deployments come on top).
+const COMPONENTS: usize = 9;
+/// The release is 4.99.0: catalogs are looked for from v4.22 (the cap) down.
+const CATALOG_TAGS: &[(&str, &[&str])] = &[
+    ("certified-operator-index", &["v4.22"]),
+    // Only an older version: found by stepping back.
+    ("community-operator-index", &["v4.20"]),
+    ("redhat-marketplace-index", &["v4.22"]),
+    ("redhat-operator-index", &["v4.21", "v4.22"]),
+];
+
+fn is_catalog(name: &str) -> bool {
+    name.ends_with("-catalog")
+}
 
 struct Env {
     registry: TestRegistry,
@@ -57,13 +71,27 @@ fn effective_hash(host: &str) -> String {
 
 impl Env {
     async fn new(release_image: &str) -> Self {
+        Self::with(release_image, CATALOG_TAGS, false).await
+    }
+
+    /// A registry with `catalogs` (index repository, tags) under its catalog mirror; with
+    /// `image_streams`, the management cluster serves image.openshift.io/v1 ImageStreams.
+    async fn with(release_image: &str, catalogs: &[(&str, &[&str])], image_streams: bool) -> Self {
         hypershift_releaseinfo::install_crypto_provider();
         let registry = TestRegistry::start();
         let release = SyntheticRelease::new("4.99.0");
         release.push(&registry).await.unwrap();
+        for (repository, tags) in catalogs {
+            hypershift_testkit::push_catalog(&registry, repository, tags)
+                .await
+                .unwrap();
+        }
         let cluster = DevCluster::start(DevClusterOptions::default()).await.unwrap();
         let client = cluster.client();
         kit::create_crd(&client, kit::HCP_CRD).await.unwrap();
+        if image_streams {
+            kit::create_crd(&client, kit::IMAGE_STREAM_CRD).await.unwrap();
+        }
         let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap();
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns)
@@ -86,7 +114,11 @@ impl Env {
         let hcp: HostedControlPlane = serde_json::from_value(serde_json::json!({
             "apiVersion": "hypershift.openshift.io/v1beta1",
             "kind": "HostedControlPlane",
-            "metadata": {"name": "example", "namespace": NS},
+            "metadata": {"name": "example", "namespace": NS, "annotations": {
+                // As the hypershift-operator copies it from the HostedCluster: the default
+                // catalog registry is the registry's catalog mirror (never registry.redhat.io).
+                "hypershift.openshift.io/olm-catalogs-is-registry-overrides": hypershift_testkit::catalog_overrides(&registry.host),
+            }},
             "spec": {"releaseImage": image, "pullSecret": {"name": "pull-secret"}},
         }))
         .unwrap();
@@ -202,14 +234,14 @@ async fn components_are_rendered_from_the_release_read_through_the_mirror() {
     let mut env = Env::new("").await;
     env.start("=");
     let workloads = env
-        .eventually("every component", || async {
+        .eventually("every component and catalog", || async {
             let w = env.workloads().await;
-            (w.len() == 9).then_some(w)
+            (w.len() == COMPONENTS + 4).then_some(w)
         })
         .await;
     // Pod images are the release's own names (CRI-O applies the management mirrors), the CVO's
     // the release pinned by digest.
-    for (name, (images, _)) in &workloads {
+    for (name, (images, _)) in workloads.iter().filter(|(n, _)| !is_catalog(n)) {
         for image in images {
             assert!(
                 image.starts_with("quay.invalid/openshift-release-dev/"),
@@ -274,12 +306,12 @@ async fn components_are_rendered_from_the_release_read_through_the_mirror() {
         .eventually("the components re-rendered", || async {
             let w = env.workloads().await;
             w.iter()
-                .filter(|(name, _)| *name != "cluster-version-operator")
+                .filter(|(name, _)| *name != "cluster-version-operator" && !is_catalog(name))
                 .all(|(_, (images, _))| images.iter().all(|i| i.starts_with(&target)))
                 .then_some(w)
         })
         .await;
-    assert_eq!(after.len(), 9);
+    assert_eq!(after.len(), COMPONENTS + 4);
     assert_eq!(
         after["cluster-version-operator"].0,
         before["cluster-version-operator"].0
@@ -359,4 +391,231 @@ async fn guest_mirrors_follow_image_content_sources_and_go_when_it_is_emptied() 
             .then_some(())
     })
     .await;
+}
+
+/// The catalog Deployments: name → (every image, resourceVersion).
+async fn catalog_workloads(env: &Env) -> BTreeMap<String, (Vec<String>, String)> {
+    env.workloads()
+        .await
+        .into_iter()
+        .filter(|(n, _)| is_catalog(n))
+        .collect()
+}
+
+async fn annotate(env: &Env, annotations: serde_json::Value) {
+    Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS)
+        .patch(
+            "example",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations_change_nothing() {
+    use control_plane_operator::catalogs::CATALOGS;
+    let mut env = Env::new("").await;
+    env.start("=");
+    let catalogs = env
+        .eventually("four catalog Deployments", || async {
+            let w = catalog_workloads(&env).await;
+            (w.len() == 4).then_some(w)
+        })
+        .await;
+    let mirror = hypershift_testkit::catalog_mirror(&env.registry.host);
+    for (catalog, (repository, tags)) in CATALOGS.iter().zip(CATALOG_TAGS) {
+        // The newest version there is at or below v4.22, by digest (the tag dropped).
+        let newest = tags.iter().max().unwrap();
+        let digest = hypershift_testkit::catalog_image(repository, newest).digest;
+        let expected = format!("{mirror}/{repository}@{digest}");
+        let images = &catalogs[&catalog.deployment()].0;
+        assert_eq!(images[1..], [expected.clone(), expected], "{}", catalog.name);
+    }
+    let services: Vec<String> = Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.cluster.client(), NS)
+        .list(&ListParams::default().labels(SELECTOR))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name_any())
+        .collect();
+    assert_eq!(
+        services,
+        ["certified-operators", "community-operators", "redhat-marketplace", "redhat-operators"]
+    );
+    let (_, reason, _) = env
+        .eventually("ValidOLMCatalogConfiguration", || async {
+            env.condition("ValidOLMCatalogConfiguration").await
+        })
+        .await;
+    assert_eq!(reason, "ImageStreamAPIUnavailable");
+    let (status, _, message) = env.condition("OLMCatalogImagesResolved").await.unwrap();
+    assert_eq!(status, "True", "{message}");
+    assert!(
+        message.contains(&format!("community-operators from {mirror}/community-operator-index:v4.20")),
+        "stepped back two minors: {message}"
+    );
+    // Nothing runs the catalogs here: they say so.
+    assert_eq!(
+        env.condition("OLMCatalogsAvailable").await.unwrap().1,
+        "WaitingForAvailable"
+    );
+
+    // Three of the four annotations: a False condition naming the missing one, nothing changed.
+    let pinned = |c: &control_plane_operator::catalogs::Catalog| {
+        format!(
+            "{mirror}/{}@{}",
+            c.repository,
+            hypershift_testkit::catalog_image(c.repository, "v4.22").digest
+        )
+    };
+    let three: serde_json::Map<String, serde_json::Value> = CATALOGS[..3]
+        .iter()
+        .map(|c| (c.annotation.to_owned(), pinned(c).into()))
+        .collect();
+    annotate(&env, three.into()).await;
+    let (_, reason, message) = env
+        .eventually("ValidOLMCatalogConfiguration=False", || async {
+            env.condition("ValidOLMCatalogConfiguration")
+                .await
+                .filter(|c| c.0 == "False")
+        })
+        .await;
+    assert_eq!(reason, "InvalidCatalogImageAnnotations");
+    assert!(
+        message.contains("hypershift.openshift.io/redhat-operators-catalog-image"),
+        "{message}"
+    );
+    assert_eq!(
+        catalog_workloads(&env).await,
+        catalogs,
+        "nothing half-applied"
+    );
+    assert_eq!(
+        env.condition("ReconciliationSucceeded").await.unwrap().0,
+        "True",
+        "the rest of the control plane reconciles"
+    );
+
+    // A tag instead of a digest: named too.
+    annotate(
+        &env,
+        serde_json::json!({CATALOGS[3].annotation: format!("{mirror}/redhat-operator-index:v4.22")}),
+    )
+    .await;
+    env.eventually("the tag named", || async {
+        env.condition("ValidOLMCatalogConfiguration")
+            .await
+            .filter(|c| c.2.contains("by digest") && c.2.contains(CATALOGS[3].annotation))
+    })
+    .await;
+    assert_eq!(catalog_workloads(&env).await, catalogs);
+
+    // All four by digest: the Deployments run exactly those.
+    annotate(&env, serde_json::json!({CATALOGS[3].annotation: pinned(&CATALOGS[3])})).await;
+    env.eventually("the pinned images", || async {
+        let w = catalog_workloads(&env).await;
+        CATALOGS
+            .iter()
+            .all(|c| w.get(&c.deployment()).is_some_and(|(i, _)| i[2] == pinned(c)))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.condition("ValidOLMCatalogConfiguration").await.unwrap().1,
+        "CatalogImageAnnotations"
+    );
+
+    // A malformed overrides annotation: named; the catalogs stay.
+    let before = catalog_workloads(&env).await;
+    annotate(
+        &env,
+        serde_json::json!({"hypershift.openshift.io/olm-catalogs-is-registry-overrides": "registry.redhat.io/redhat"}),
+    )
+    .await;
+    let (_, _, message) = env
+        .eventually("InvalidRegistryOverridesAnnotation", || async {
+            env.condition("ValidOLMCatalogConfiguration")
+                .await
+                .filter(|c| c.1 == "InvalidRegistryOverridesAnnotation")
+        })
+        .await;
+    assert!(message.contains("\"registry.redhat.io/redhat\""), "{message}");
+    assert_eq!(catalog_workloads(&env).await, before);
+
+    // Guest placement: no catalog object in the management cluster.
+    Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS)
+        .patch(
+            "example",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"olmCatalogPlacement": "guest"}})),
+        )
+        .await
+        .unwrap();
+    env.eventually("the catalogs gone", || async {
+        let services = Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.cluster.client(), NS)
+            .list(&ListParams::default().labels(SELECTOR))
+            .await
+            .ok()?;
+        (catalog_workloads(&env).await.is_empty() && services.items.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(env.workloads().await.len(), COMPONENTS);
+    assert!(env.operator.as_mut().unwrap().running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_image_stream_api_catalogs_come_through_it_and_a_missing_one_is_named() {
+    let present: Vec<(&str, &[&str])> = CATALOG_TAGS
+        .iter()
+        .copied()
+        .filter(|(r, _)| *r != "redhat-marketplace-index")
+        .collect();
+    let mut env = Env::with("", &present, true).await;
+    env.start("=");
+    let streams = Api::<hypershift_api::openshift::ImageStream>::namespaced(env.cluster.client(), NS);
+    let stream = env
+        .eventually("the catalogs ImageStream", || async {
+            streams.get_opt("catalogs").await.ok()?
+        })
+        .await;
+    let mirror = hypershift_testkit::catalog_mirror(&env.registry.host);
+    let tags: Vec<(String, String)> = stream
+        .spec
+        .tags
+        .iter()
+        .map(|t| (t.name.clone(), t.from.clone().unwrap().name))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("certified-operators".to_owned(), format!("{mirror}/certified-operator-index:v4.22")),
+            ("community-operators".to_owned(), format!("{mirror}/community-operator-index:v4.20")),
+            ("redhat-operators".to_owned(), format!("{mirror}/redhat-operator-index:v4.22")),
+        ]
+    );
+    let catalogs = env
+        .eventually("three catalog Deployments", || async {
+            let w = catalog_workloads(&env).await;
+            (w.len() == 3).then_some(w)
+        })
+        .await;
+    for (name, (images, _)) in &catalogs {
+        assert!(images[2].starts_with("catalogs:"), "{name}: the trigger's placeholder: {images:?}");
+    }
+    let (status, reason, message) = env
+        .eventually("OLMCatalogImagesResolved", || async {
+            env.condition("OLMCatalogImagesResolved").await
+        })
+        .await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "CatalogImageNotFound"));
+    assert!(
+        message.contains("redhat-marketplace") && message.contains("redhat-marketplace-index:v4.19"),
+        "every version tried is named: {message}"
+    );
+    assert_eq!(env.condition("ValidOLMCatalogConfiguration").await.unwrap().1, "ImageStream");
+    // Not a failure of the control plane.
+    assert_eq!(env.condition("ReconciliationSucceeded").await.unwrap().0, "True");
+    assert_eq!(env.workloads().await.len(), COMPONENTS + 3);
 }

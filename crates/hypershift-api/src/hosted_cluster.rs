@@ -202,16 +202,20 @@ pub mod annotations {
     /// `sr1=dr1,sr2=dr2`: registry overrides for the OLM catalogs ImageStream.
     pub const OLM_CATALOGS_IS_REGISTRY_OVERRIDES: &str =
         "hypershift.openshift.io/olm-catalogs-is-registry-overrides";
-    /// Catalog images by digest (all three or none).
+    /// Catalog images by digest: all four or none (the seed's four default catalog sources;
+    /// upstream has since dropped redhat-marketplace and checks three).
     pub const CERTIFIED_OPERATORS_CATALOG_IMAGE: &str =
         "hypershift.openshift.io/certified-operators-catalog-image";
     pub const COMMUNITY_OPERATORS_CATALOG_IMAGE: &str =
         "hypershift.openshift.io/community-operators-catalog-image";
+    pub const REDHAT_MARKETPLACE_CATALOG_IMAGE: &str =
+        "hypershift.openshift.io/redhat-marketplace-catalog-image";
     pub const REDHAT_OPERATORS_CATALOG_IMAGE: &str = "hypershift.openshift.io/redhat-operators-catalog-image";
-    /// The catalog image annotations, in a fixed order.
-    pub const CATALOG_IMAGES: [&str; 3] = [
+    /// The catalog image annotations, in the catalogs' order.
+    pub const CATALOG_IMAGES: [&str; 4] = [
         CERTIFIED_OPERATORS_CATALOG_IMAGE,
         COMMUNITY_OPERATORS_CATALOG_IMAGE,
+        REDHAT_MARKETPLACE_CATALOG_IMAGE,
         REDHAT_OPERATORS_CATALOG_IMAGE,
     ];
     /// Skips release-image validation.

@@ -27,6 +27,7 @@ use futures::StreamExt as _;
 use hypershift_api::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageTagMirrorSet};
 use hypershift_mirrors::{ManagementMirrors, MirrorSetBuilder};
 use hypershift_releaseinfo::StandardProvider;
+use hypershift_support::client::served;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::WatchStreamExt as _;
@@ -140,14 +141,6 @@ pub async fn detect(client: &Client) -> Result<Capabilities, kube::Error> {
     }
     caps.route = served(client, "route.openshift.io/v1", "routes").await?;
     Ok(caps)
-}
-
-async fn served(client: &Client, group_version: &str, plural: &str) -> Result<bool, kube::Error> {
-    match client.list_api_group_resources(group_version).await {
-        Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -310,8 +310,8 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
     assert_eq!(reason, "SecretNotFound");
 
     let bad_catalog = env.hosted_cluster_yaml("bad-catalog", &env.release.source_reference()).replace(
-        "  namespace: clusters\n",
-        "  namespace: clusters\n  annotations:\n    hypershift.openshift.io/redhat-operators-catalog-image: registry.invalid/redhat/redhat-operator-index:v4.99\n",
+        "  annotations:\n",
+        "  annotations:\n    hypershift.openshift.io/control-plane-operator-image: \"quay.invalid/CPO:Not A Tag\"\n",
     );
     env.apply_yaml(&bad_catalog).await;
     let (_, _, message) = env
@@ -322,7 +322,7 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
         })
         .await;
     assert!(
-        message.contains("must be set all together") && message.contains("by digest"),
+        message.contains("hypershift.openshift.io/control-plane-operator-image"),
         "{message}"
     );
 
@@ -361,7 +361,7 @@ async fn bad_inputs_set_false_conditions_and_wait_without_hot_looping() {
         "bad-catalog",
         &PatchParams::default(),
         &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
-            "hypershift.openshift.io/redhat-operators-catalog-image": null
+            "hypershift.openshift.io/control-plane-operator-image": null
         }}})),
     )
     .await

@@ -33,3 +33,14 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, ClientErr
     };
     Ok(kube::Client::try_from(config)?)
 }
+
+/// Whether the API server serves `plural` in `group_version` (`image.openshift.io/v1`,
+/// `imagestreams`): a management-cluster capability, read once at start-up. A group the server
+/// does not know is `false`; any other failure is an error.
+pub async fn served(client: &kube::Client, group_version: &str, plural: &str) -> Result<bool, kube::Error> {
+    match client.list_api_group_resources(group_version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -23,6 +23,7 @@ pub const HYPERSHIFT_CRDS: &[&str] = &[
 pub const ICSP_CRD: &str = "openshift/operator.openshift.io_imagecontentsourcepolicies.yaml";
 pub const IDMS_CRD: &str = "openshift/config.openshift.io_imagedigestmirrorsets.yaml";
 pub const ITMS_CRD: &str = "openshift/config.openshift.io_imagetagmirrorsets.yaml";
+pub const IMAGE_STREAM_CRD: &str = "openshift/image.openshift.io_imagestreams.yaml";
 
 /// Creates the CRD in `deploy/crds/<file>`.
 ///
@@ -102,8 +103,11 @@ pub async fn apply_yaml(client: &Client, field_manager: &str, yaml: &str) -> Res
 }
 
 /// A HostedCluster `clusters/<name>` of `release_image` (platform None), with the registry's
-/// component mirror as data-plane `imageContentSources` and the ignition server published on
-/// NodePort `127.0.0.1:30443`.
+/// component mirror as data-plane `imageContentSources`, the OLM catalogs' default registry
+/// pointed at the registry's catalog mirror (`olm-catalogs-is-registry-overrides`, so a
+/// control-plane-operator never contacts `registry.redhat.io`), and the ignition server
+/// published on NodePort `127.0.0.1:30443`. The metadata ends with an `annotations:` block:
+/// callers add theirs by replacing `"  annotations:\n"`.
 pub fn hosted_cluster_yaml(name: &str, release_image: &str, registry: &TestRegistry) -> String {
     hosted_cluster_yaml_on(name, release_image, registry, 30443)
 }
@@ -114,7 +118,8 @@ pub fn hosted_cluster_yaml(name: &str, release_image: &str, registry: &TestRegis
 /// process's listener.
 pub fn hosted_cluster_yaml_on(name: &str, release_image: &str, registry: &TestRegistry, port: u16) -> String {
     format!(
-        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: {name}\n  namespace: clusters\nspec:\n  release:\n    image: {release_image}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: {port}\n",
+        "apiVersion: hypershift.openshift.io/v1beta1\nkind: HostedCluster\nmetadata:\n  name: {name}\n  namespace: clusters\n  annotations:\n    hypershift.openshift.io/olm-catalogs-is-registry-overrides: {}\nspec:\n  release:\n    image: {release_image}\n  pullSecret:\n    name: pull-secret\n  platform:\n    type: None\n  imageContentSources:\n  - source: {SOURCE_COMPONENTS}\n    mirrors:\n    - {}\n  services:\n  - service: Ignition\n    servicePublishingStrategy:\n      type: NodePort\n      nodePort:\n        address: 127.0.0.1\n        port: {port}\n",
+        crate::catalog_overrides(&registry.host),
         SyntheticRelease::mirror_components_repo(&registry.host)
     )
 }

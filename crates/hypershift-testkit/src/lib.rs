@@ -30,6 +30,6 @@ pub use process::{BinaryProcess, OperatorProcess, binary, free_address, metric, 
 pub use registry::TestRegistry;
 pub use release::{
     COMPONENTS, ImageBlob, IndexBlob, Layer, MCO_TEMPLATES, SOURCE_COMPONENTS, SOURCE_RELEASE,
-    SyntheticRelease, push_image, push_index,
+    SyntheticRelease, catalog_image, catalog_mirror, catalog_overrides, push_catalog, push_image, push_index,
 };
 pub use tls::{TestCa, accepted_for, https_get};

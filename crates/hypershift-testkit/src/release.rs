@@ -312,6 +312,51 @@ impl SyntheticRelease {
     }
 }
 
+/// Where the scenarios mirror the OLM catalog indexes: `<host>/redhat`, named by the
+/// `olm-catalogs-is-registry-overrides` annotation `registry.redhat.io/redhat=<host>/redhat`
+/// (the default catalog registry is never contacted).
+pub fn catalog_mirror(host: &str) -> String {
+    format!("{host}/redhat")
+}
+
+/// The annotation value pointing the default catalog registry at [`catalog_mirror`].
+pub fn catalog_overrides(host: &str) -> String {
+    format!("registry.redhat.io/redhat={}", catalog_mirror(host))
+}
+
+/// A synthetic catalog index image: a file-based catalog under `configs/`.
+pub fn catalog_image(repository: &str, tag: &str) -> ImageBlob {
+    let catalog = format!(
+        "{{\"schema\":\"olm.package\",\"name\":\"synthetic-{repository}\",\"defaultChannel\":\"stable\",\"description\":\"{tag}\"}}\n"
+    );
+    ImageBlob::build(
+        &[&[("configs/synthetic/catalog.json", catalog.as_bytes())]],
+        &[("operators.operatorframework.io.index.configs.v1", "/configs")],
+        Compression::Gzip,
+        "amd64",
+    )
+}
+
+/// Pushes catalog index `repository` (`redhat-operator-index`) at each of `tags` (`v4.22`)
+/// under [`catalog_mirror`]; returns each tag's digest.
+///
+/// # Errors
+/// When the registry refuses a push.
+pub async fn push_catalog(
+    registry: &TestRegistry,
+    repository: &str,
+    tags: &[&str],
+) -> Result<Vec<String>, OciDistributionError> {
+    let repo = format!("{}/{repository}", catalog_mirror(&registry.host));
+    let mut digests = Vec::new();
+    for tag in tags {
+        let image = catalog_image(repository, tag);
+        push_image(&registry.push_client(), &registry.auth(), &repo, &image, Some(tag)).await?;
+        digests.push(image.digest);
+    }
+    Ok(digests)
+}
+
 /// The synthetic machine-config-operator image's templates (under `etc/mcc/templates/`).
 pub const MCO_TEMPLATES: &[(&str, &str)] = &[
     (

@@ -1,4 +1,9 @@
 //! The components' workloads: pure, one per row of the table, byte-identical for the same inputs.
+//! The OLM catalogs' objects are in [`catalogs`].
+
+pub mod catalogs;
+
+pub use catalogs::{CATALOGS_IMAGE_STREAM, CatalogObjects};
 
 use std::collections::BTreeMap;
 
@@ -55,6 +60,13 @@ fn container(cp: &ValidControlPlane, component: &Component, row: &ContainerRow) 
             ..EnvVar::default()
         });
         args.push(cp.carriers.joined_flag());
+    }
+    if component.catalog_client && row.name == component.container.name {
+        env.push(EnvVar {
+            name: "NO_PROXY".to_owned(),
+            value: Some(catalogs::no_proxy(cp.placement)),
+            ..EnvVar::default()
+        });
     }
     Container {
         name: row.name.to_owned(),

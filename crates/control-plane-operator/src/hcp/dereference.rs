@@ -1,5 +1,7 @@
 //! Reading what a reconcile needs: the pull secret copy, the release (through the management
-//! mirrors), and the components' workloads as they are.
+//! mirrors), the OLM catalogs' images, and the workloads as they are.
+
+pub mod catalogs;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use hypershift_api::hosted_control_plane::HostedControlPlane;
 use hypershift_api::names;
 use hypershift_releaseinfo::{ImageRef, LookupError, PullSecret, ReleaseImage, ReleaseProvider as _, Served};
 use hypershift_support::meta::managed_by_selector;
+use hypershift_api::openshift::ImageStream;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
@@ -24,6 +27,14 @@ pub struct Dereferenced {
     pub release: Result<Served<ReleaseImage>, ReleaseProblem>,
     /// Workload name → whether it has an available (ready) replica.
     pub available: BTreeMap<String, bool>,
+    /// The OLM catalogs' inputs; `None` when the release was not read (nothing to derive the
+    /// catalog versions from: the catalogs stay as they are).
+    pub catalogs: Option<catalogs::CatalogInputs>,
+    /// Deployment name → its first container's image as it is now (in ImageStream mode the
+    /// image trigger sets the catalogs' images, and the rendering keeps them).
+    pub current_images: BTreeMap<String, String>,
+    /// The catalogs ImageStream as it is (read only where the API is served).
+    pub image_stream: Option<ImageStream>,
 }
 
 /// Why the release is not there.
@@ -55,10 +66,21 @@ pub async fn dereference(ctx: &Context, hcp: Arc<HostedControlPlane>) -> Result<
             what: format!("secret {ns}/{}", names::PULL_SECRET),
             source,
         })?;
-    let release = lookup(ctx, &hcp, secret).await;
+    let pull = pull_secret(ns, secret);
+    let release = match &pull {
+        Ok(pull) => lookup(ctx, &hcp, pull).await,
+        Err(problem) => Err(problem.clone()),
+    };
+    let catalogs = match (&release, &pull) {
+        (Ok(served), Ok(pull)) => {
+            Some(catalogs::resolve(ctx, &hcp, served.value.version(), pull).await)
+        }
+        _ => None,
+    };
     let selector = managed_by_selector(crate::FIELD_MANAGER);
     let params = ListParams::default().labels(&selector);
     let mut available = BTreeMap::new();
+    let mut current_images = BTreeMap::new();
     let read = |what: &str| {
         let what = format!("{what} in {ns}");
         move |source| Error::Read { what, source }
@@ -69,6 +91,15 @@ pub async fn dereference(ctx: &Context, hcp: Arc<HostedControlPlane>) -> Result<
         .map_err(read("deployments"))?
     {
         let up = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0;
+        if let Some(image) = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers.first())
+            .and_then(|c| c.image.clone())
+        {
+            current_images.insert(d.name_any(), image);
+        }
         available.insert(d.name_any(), up);
     }
     for s in Api::<StatefulSet>::namespaced(ctx.client.clone(), ns)
@@ -79,19 +110,25 @@ pub async fn dereference(ctx: &Context, hcp: Arc<HostedControlPlane>) -> Result<
         let up = s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) > 0;
         available.insert(s.name_any(), up);
     }
+    let image_stream = if ctx.image_stream_api {
+        Api::<ImageStream>::namespaced(ctx.client.clone(), ns)
+            .get_opt(super::build::CATALOGS_IMAGE_STREAM)
+            .await
+            .map_err(read("the catalogs imagestream"))?
+    } else {
+        None
+    };
     Ok(Dereferenced {
         hcp,
         release,
         available,
+        catalogs,
+        current_images,
+        image_stream,
     })
 }
 
-async fn lookup(
-    ctx: &Context,
-    hcp: &HostedControlPlane,
-    secret: Option<Secret>,
-) -> Result<Served<ReleaseImage>, ReleaseProblem> {
-    let ns = &ctx.namespace;
+fn pull_secret(ns: &str, secret: Option<Secret>) -> Result<PullSecret, ReleaseProblem> {
     let bytes = secret
         .and_then(|s| s.data)
         .and_then(|mut d| d.remove(names::DOCKER_CONFIG_JSON_KEY))
@@ -102,13 +139,20 @@ async fn lookup(
                 names::DOCKER_CONFIG_JSON_KEY
             ))
         })?;
-    let pull = PullSecret::parse(&bytes.0)
-        .map_err(|e| ReleaseProblem::PullSecret(format!("secret {ns}/{}: {e}", names::PULL_SECRET)))?;
+    PullSecret::parse(&bytes.0)
+        .map_err(|e| ReleaseProblem::PullSecret(format!("secret {ns}/{}: {e}", names::PULL_SECRET)))
+}
+
+async fn lookup(
+    ctx: &Context,
+    hcp: &HostedControlPlane,
+    pull: &PullSecret,
+) -> Result<Served<ReleaseImage>, ReleaseProblem> {
     let text = release_image(hcp);
     let image = ImageRef::parse(text)
         .map_err(|e| ReleaseProblem::Reference(format!("release image {text:?}: {e}")))?;
     ctx.provider
-        .lookup(&image, &pull)
+        .lookup(&image, pull)
         .await
         .map_err(ReleaseProblem::Lookup)
 }

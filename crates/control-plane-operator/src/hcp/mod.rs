@@ -37,11 +37,16 @@ use kube::runtime::{Controller, reflector, watcher};
 use kube::{Api, ResourceExt as _};
 use tracing::instrument;
 
+pub use dereference::catalogs::CatalogCache;
 pub use error::Error;
 use status::Outcome;
 
 /// How often a rendered control plane is looked at again without a change (a tag may move).
 pub const RESYNC: Duration = Duration::from_mins(10);
+
+/// How soon a catalog not found, or whose lookup failed, is looked for again (as long as "not
+/// found" is cached).
+pub const CATALOG_RETRY: Duration = dereference::catalogs::NOT_FOUND_TTL;
 
 /// What the reconciler works with.
 pub struct Context {
@@ -53,6 +58,11 @@ pub struct Context {
     pub carriers: MirrorCarriers,
     /// The management MirrorSet's content hash (logged at start, shown in status).
     pub mirror_set_hash: String,
+    /// Whether the management cluster serves `image.openshift.io/v1` ImageStreams (read at
+    /// start, as upstream does): the catalogs' images come through an ImageStream then.
+    pub image_stream_api: bool,
+    /// The OLM catalogs' lookups.
+    pub catalog_cache: dereference::catalogs::CatalogCache,
     pub applier: Applier,
     pub policy: Policy,
 }
@@ -103,7 +113,7 @@ async fn reconcile(hcp: Arc<HostedControlPlane>, ctx: Arc<Context>) -> Result<Ac
 /// The pipeline, as a table of contents.
 async fn reconcile_pipeline(hcp: Arc<HostedControlPlane>, ctx: &Context) -> Result<Next, Error> {
     let d = dereference::dereference(ctx, hcp).await?;
-    let valid = match validate::validate(&d, &ctx.registry_overrides, &ctx.carriers) {
+    let valid = match validate::validate(&d, &ctx.registry_overrides, &ctx.carriers, ctx.image_stream_api) {
         Ok(v) => v,
         Err(invalid) => {
             status::write(ctx, &d, &Outcome::Invalid(&invalid)).await?;
@@ -118,9 +128,14 @@ async fn reconcile_pipeline(hcp: Arc<HostedControlPlane>, ctx: &Context) -> Resu
             });
         }
     };
-    let available = apply::apply(ctx, &build::build(&valid)).await?;
+    let available = apply::apply(ctx, &build::build(&valid), build::catalogs::build(&valid).as_ref()).await?;
     apply::guest_mirrors(ctx, build::guest_mirrors(&valid).as_ref()).await?;
     status::write(ctx, &d, &Outcome::Applied(&available, &valid)).await?;
+    // A catalog not found (it may be mirrored later) or whose lookup failed (a registry down)
+    // is looked for again sooner than the resync.
+    if d.catalogs.as_ref().is_some_and(dereference::catalogs::CatalogInputs::is_incomplete) {
+        return Ok(Next::Requeue(CATALOG_RETRY));
+    }
     Ok(Next::Requeue(RESYNC))
 }
 

@@ -19,6 +19,8 @@ use super::Context;
 use super::dereference::{Dereferenced, release_image};
 use super::error::Error;
 use super::validate::Invalid;
+use super::dereference::catalogs::{CatalogInputs, Resolution};
+use crate::catalogs::CATALOGS;
 use crate::components::COMPONENTS;
 
 /// How the reconcile ended.
@@ -116,6 +118,7 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
             ),
         )
     });
+    out.extend(catalog_conditions(ctx, d, &available));
     out.push(match outcome {
         Outcome::Applied(..) => Wanted::truthy(
             "ReconciliationSucceeded",
@@ -125,6 +128,140 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
         Outcome::Invalid(i) => Wanted::falsy("ReconciliationSucceeded", i.reason, i.message.clone()),
     });
     out
+}
+
+/// Whether the catalogs' configuration is valid (and how their images are chosen).
+pub const VALID_OLM_CATALOG_CONFIGURATION: &str = "ValidOLMCatalogConfiguration";
+/// Whether each catalog's image was found.
+pub const OLM_CATALOG_IMAGES_RESOLVED: &str = "OLMCatalogImagesResolved";
+/// Whether the catalog Deployments are available.
+pub const OLM_CATALOGS_AVAILABLE: &str = "OLMCatalogsAvailable";
+
+/// The OLM catalogs' conditions; none when the release was not read (nothing was decided).
+fn catalog_conditions(ctx: &Context, d: &Dereferenced, available: &BTreeMap<String, bool>) -> Vec<Wanted> {
+    let Some(inputs) = &d.catalogs else {
+        return Vec::new();
+    };
+    let guest = "spec.olmCatalogPlacement is guest: the catalogs run in the guest cluster, none here";
+    match inputs {
+        CatalogInputs::Invalid { reason, message } => vec![Wanted::falsy(
+            VALID_OLM_CATALOG_CONFIGURATION,
+            reason,
+            format!("{message}; the catalogs are left as they were"),
+        )],
+        CatalogInputs::Guest => vec![
+            Wanted::truthy(VALID_OLM_CATALOG_CONFIGURATION, "GuestPlacement", guest),
+            Wanted::truthy(OLM_CATALOG_IMAGES_RESOLVED, "GuestPlacement", guest),
+            Wanted::truthy(OLM_CATALOGS_AVAILABLE, "GuestPlacement", guest),
+        ],
+        CatalogInputs::Pinned(_) => vec![
+            Wanted::truthy(
+                VALID_OLM_CATALOG_CONFIGURATION,
+                "CatalogImageAnnotations",
+                format!(
+                    "the {} catalog Deployments run the images the annotations pin by digest; no ImageStream",
+                    CATALOGS.len()
+                ),
+            ),
+            Wanted::truthy(
+                OLM_CATALOG_IMAGES_RESOLVED,
+                "CatalogImageAnnotations",
+                "pinned by annotation: nothing to look up",
+            ),
+            catalogs_available(
+                available,
+                &CATALOGS.iter().map(crate::catalogs::Catalog::deployment).collect::<Vec<_>>(),
+            ),
+        ],
+        CatalogInputs::Resolved(resolved) => {
+            let mode = if ctx.image_stream_api {
+                Wanted::truthy(
+                    VALID_OLM_CATALOG_CONFIGURATION,
+                    "ImageStream",
+                    format!(
+                        "catalog images come through ImageStream {} (image.openshift.io is served)",
+                        super::build::CATALOGS_IMAGE_STREAM
+                    ),
+                )
+            } else {
+                Wanted::truthy(
+                    VALID_OLM_CATALOG_CONFIGURATION,
+                    "ImageStreamAPIUnavailable",
+                    "the management cluster does not serve image.openshift.io/v1 ImageStreams: the catalog Deployments reference their images directly, by digest",
+                )
+            };
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            let mut failed = Vec::new();
+            for (name, r) in resolved {
+                match r {
+                    Resolution::Found { address, .. } => found.push(format!("{name} from {address}")),
+                    Resolution::NotFound { tried } => {
+                        missing.push(format!("{name} (tried {})", tried.join(", ")));
+                    }
+                    Resolution::Failed { error } => failed.push(format!("{name}: {error}")),
+                }
+            }
+            let resolution = if missing.is_empty() && failed.is_empty() {
+                Wanted::truthy(OLM_CATALOG_IMAGES_RESOLVED, "AsExpected", found.join("; "))
+            } else {
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("not found: {}", missing.join("; ")));
+                }
+                if !failed.is_empty() {
+                    parts.push(format!("lookup failed: {}", failed.join("; ")));
+                }
+                parts.push("those catalogs keep what they had".to_owned());
+                if !found.is_empty() {
+                    parts.push(format!("found: {}", found.join("; ")));
+                }
+                Wanted::falsy(
+                    OLM_CATALOG_IMAGES_RESOLVED,
+                    if failed.is_empty() {
+                        "CatalogImageNotFound"
+                    } else {
+                        "CatalogLookupFailed"
+                    },
+                    parts.join("; "),
+                )
+            };
+            let rendered = CATALOGS
+                .iter()
+                .filter(|c| matches!(resolved.get(c.name), Some(Resolution::Found { .. })))
+                .map(crate::catalogs::Catalog::deployment)
+                .collect::<Vec<_>>();
+            vec![mode, resolution, catalogs_available(available, &rendered)]
+        }
+    }
+}
+
+fn catalogs_available(available: &BTreeMap<String, bool>, deployments: &[String]) -> Wanted {
+    let waiting: Vec<&str> = deployments
+        .iter()
+        .filter(|d| available.get(*d) != Some(&true))
+        .map(String::as_str)
+        .collect();
+    if deployments.is_empty() {
+        Wanted::falsy(OLM_CATALOGS_AVAILABLE, "NotFound", "no catalog Deployment is rendered")
+    } else if waiting.is_empty() {
+        Wanted::truthy(
+            OLM_CATALOGS_AVAILABLE,
+            "AsExpected",
+            format!("{} catalog Deployments available", deployments.len()),
+        )
+    } else {
+        Wanted::falsy(
+            OLM_CATALOGS_AVAILABLE,
+            "WaitingForAvailable",
+            format!(
+                "{} of {} catalog Deployments available; waiting for {}",
+                deployments.len() - waiting.len(),
+                deployments.len(),
+                waiting.join(", ")
+            ),
+        )
+    }
 }
 
 /// Writes the status for `outcome` when it differs from what is there.
@@ -147,8 +284,7 @@ pub async fn write(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Re
         }),
         Err(_) => current.release_image_source.clone(),
     };
-    let ready =
-        matches!(outcome, Outcome::Applied(a, _) if a.values().all(|u| *u) && a.len() == COMPONENTS.len());
+    let ready = matches!(outcome, Outcome::Applied(a, _) if COMPONENTS.iter().all(|c| a.get(c.name) == Some(&true)));
     let next = HostedControlPlaneStatus {
         ready,
         conditions,

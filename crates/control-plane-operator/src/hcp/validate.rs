@@ -7,7 +7,11 @@ use hypershift_mirrors::{DataPlaneMirrors, MirrorSetBuilder, RegistryOverrides};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource as _;
 
+use hypershift_api::openshift::{TagFrom, TagImportPolicy, TagReference, TagReferencePolicy};
+
+use super::dereference::catalogs::{CatalogInputs, Resolution};
 use super::dereference::{Dereferenced, ReleaseProblem, release_image};
+use crate::catalogs::{CATALOGS, Placement};
 use crate::components::required_components;
 
 /// What the builders render from.
@@ -34,6 +38,37 @@ pub struct ValidControlPlane {
     /// The data-plane mirrors (`spec.imageContentSources`): for the guest cluster and its nodes,
     /// never for this operator's own pulls (a different type).
     pub data_plane_mirrors: DataPlaneMirrors,
+    /// Where the OLM catalogs run (a malformed placement counts as the default, `management`).
+    pub placement: Placement,
+    /// What to render for the OLM catalogs.
+    pub catalogs: CatalogPlan,
+}
+
+/// What the builders render for the OLM catalogs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogPlan {
+    /// Guest placement: nothing in the management cluster (existing objects are removed).
+    Guest,
+    /// The catalog objects stay exactly as they are: an annotation is malformed, and nothing is
+    /// half-applied.
+    Unchanged,
+    /// One Deployment and Service per catalog in `images`; a catalog missing from it (its image
+    /// was not found) keeps whatever it has.
+    Render {
+        images: BTreeMap<&'static str, CatalogImage>,
+        /// The `catalogs` ImageStream's tags when the images come through one; `None` otherwise.
+        stream_tags: Option<Vec<TagReference>>,
+    },
+}
+
+/// Where one catalog Deployment's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogImage {
+    /// The `catalogs` ImageStream tag, through the image trigger: the Deployment keeps the image
+    /// the trigger set (`None` before it has one: the `catalogs:<name>` placeholder).
+    Stream { current: Option<String> },
+    /// An image by digest: an annotation's, or the lookup's when no ImageStream is served.
+    Direct(String),
 }
 
 /// Why nothing is rendered (the previous objects stay as they are).
@@ -49,6 +84,7 @@ pub fn validate(
     d: &Dereferenced,
     registry_overrides: &RegistryOverrides,
     carriers: &MirrorCarriers,
+    image_stream_api: bool,
 ) -> Result<ValidControlPlane, Invalid> {
     let served = match &d.release {
         Ok(served) => served,
@@ -104,6 +140,8 @@ pub fn validate(
     let repository = image
         .split_once('@')
         .map_or_else(|| strip_tag(image), |(name, _)| name);
+    let placement =
+        Placement::parse(d.hcp.spec.olm_catalog_placement.as_deref()).unwrap_or(Placement::Management);
     Ok(ValidControlPlane {
         name: d.hcp.metadata.name.clone().unwrap_or_default(),
         namespace: d.hcp.metadata.namespace.clone().unwrap_or_default(),
@@ -117,7 +155,80 @@ pub fn validate(
         registry_overrides: registry_overrides.clone(),
         carriers: carriers.clone(),
         data_plane_mirrors,
+        placement,
+        catalogs: catalog_plan(d, image_stream_api),
     })
+}
+
+/// The catalogs' rendering from what was looked up (pure).
+pub fn catalog_plan(d: &Dereferenced, image_stream_api: bool) -> CatalogPlan {
+    let resolved = match &d.catalogs {
+        None | Some(CatalogInputs::Invalid { .. }) => return CatalogPlan::Unchanged,
+        Some(CatalogInputs::Guest) => return CatalogPlan::Guest,
+        Some(CatalogInputs::Pinned(pinned)) => {
+            return CatalogPlan::Render {
+                images: pinned
+                    .iter()
+                    .map(|(name, image)| (*name, CatalogImage::Direct(image.clone())))
+                    .collect(),
+                stream_tags: None,
+            };
+        }
+        Some(CatalogInputs::Resolved(r)) => r,
+    };
+    let mut images = BTreeMap::new();
+    let mut tags = Vec::new();
+    for catalog in CATALOGS {
+        match resolved.get(catalog.name) {
+            Some(Resolution::Found { address, digest }) => {
+                if image_stream_api {
+                    tags.push(stream_tag(catalog.name, address));
+                    images.insert(
+                        catalog.name,
+                        CatalogImage::Stream {
+                            current: d.current_images.get(&catalog.deployment()).cloned(),
+                        },
+                    );
+                } else {
+                    let repository = strip_tag(address);
+                    images.insert(catalog.name, CatalogImage::Direct(format!("{repository}@{digest}")));
+                }
+            }
+            // Not found now: the tag it had, if any, stays.
+            _ => tags.extend(
+                d.image_stream
+                    .as_ref()
+                    .and_then(|s| s.spec.tags.iter().find(|t| t.name == catalog.name))
+                    .cloned(),
+            ),
+        }
+    }
+    CatalogPlan::Render {
+        images,
+        stream_tags: image_stream_api.then_some(tags),
+    }
+}
+
+/// A `catalogs` ImageStream tag, as upstream writes it: imported on a schedule, preserving the
+/// manifest list, referenced locally.
+fn stream_tag(name: &str, address: &str) -> TagReference {
+    TagReference {
+        name: name.to_owned(),
+        annotations: None,
+        from: Some(TagFrom {
+            kind: "DockerImage".to_owned(),
+            name: address.to_owned(),
+            namespace: None,
+        }),
+        import_policy: Some(TagImportPolicy {
+            scheduled: Some(true),
+            insecure: None,
+            import_mode: Some("PreserveOriginal".to_owned()),
+        }),
+        reference_policy: Some(TagReferencePolicy {
+            type_: "Local".to_owned(),
+        }),
+    }
 }
 
 /// `host[:port]/path` without a `:tag` (a port's colon is before the first `/`).

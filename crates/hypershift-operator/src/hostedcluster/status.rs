@@ -51,7 +51,7 @@ pub fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
             None,
         ),
     };
-    vec![
+    let mut out = vec![
         validity(
             invalid,
             conditions::VALID_CONFIGURATION,
@@ -67,7 +67,47 @@ pub fn wanted(d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wanted> {
             "Ignition server",
         ),
         control_plane_availability(cpo, control_plane),
-    ]
+    ];
+    if let Outcome::Applied(_, applied) = outcome {
+        out.extend(from_control_plane(&applied.hosted_control_plane));
+    }
+    out
+}
+
+/// The HostedControlPlane conditions the HostedCluster shows as they are (upstream copies
+/// `ValidReleaseInfo` and the etcd and kube-apiserver availability; ours add the data-plane
+/// mirrors and the OLM catalogs, so a bad catalog annotation is seen where it was written).
+pub const FROM_CONTROL_PLANE: &[&str] = &[
+    "ValidReleaseInfo",
+    "EtcdAvailable",
+    "KubeAPIServerAvailable",
+    "ValidDataPlaneMirrors",
+    "ValidOLMCatalogConfiguration",
+    "OLMCatalogImagesResolved",
+    "OLMCatalogsAvailable",
+];
+
+/// [`FROM_CONTROL_PLANE`] as the control-plane-operator last wrote them (none before it has).
+fn from_control_plane(hcp: &hypershift_api::hosted_control_plane::HostedControlPlane) -> Vec<Wanted> {
+    let Some(status) = &hcp.status else {
+        return Vec::new();
+    };
+    FROM_CONTROL_PLANE
+        .iter()
+        .filter_map(|type_| {
+            let c = status.conditions.iter().find(|c| c.type_ == *type_)?;
+            Some(Wanted {
+                type_,
+                status: match c.status.as_str() {
+                    "True" => Some(true),
+                    "False" => Some(false),
+                    _ => None,
+                },
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+            })
+        })
+        .collect()
 }
 
 fn available(d: &Deployment) -> bool {
@@ -353,6 +393,30 @@ mod tests {
         assert_eq!(status, "False");
         assert!(message.ends_with("0 of 9 components available"), "{message}");
         assert_eq!(w(Some(true), Some((true, String::new()))).0, "True");
+    }
+
+    #[test]
+    fn control_plane_conditions_are_shown_as_written_and_only_the_listed_ones() {
+        let hcp: hypershift_api::hosted_control_plane::HostedControlPlane = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "example", "namespace": "clusters-example"},
+            "spec": {"releaseImage": "quay.invalid/r:1", "pullSecret": {"name": "pull-secret"}},
+            "status": {"ready": false, "conditions": [
+                {"type": "ValidOLMCatalogConfiguration", "status": "False", "reason": "InvalidCatalogImageAnnotations",
+                 "message": "catalog images are set for 3 of 4 catalogs", "lastTransitionTime": "2026-12-01T00:00:00Z"},
+                {"type": "EtcdAvailable", "status": "Unknown", "reason": "X", "message": "m", "lastTransitionTime": "2026-12-01T00:00:00Z"},
+                {"type": "PackageServerAvailable", "status": "True", "reason": "AsExpected", "message": "m", "lastTransitionTime": "2026-12-01T00:00:00Z"},
+            ]},
+        }))
+        .unwrap();
+        let copied = from_control_plane(&hcp);
+        let types: Vec<&str> = copied.iter().map(|w| w.type_).collect();
+        assert_eq!(types, ["EtcdAvailable", "ValidOLMCatalogConfiguration"]);
+        assert_eq!(copied[0].status, None);
+        assert_eq!(copied[1].status, Some(false));
+        assert_eq!(copied[1].reason, "InvalidCatalogImageAnnotations");
+        let mut unreported = hcp.clone();
+        unreported.status = None;
+        assert!(from_control_plane(&unreported).is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use hypershift_api::hosted_cluster::{LocalObjectReference, PlatformSpec};
 use hypershift_api::hosted_control_plane::HostedControlPlaneSpec;
 use hypershift_api::names;
 use hypershift_mirrors::contract::MirrorCarriers;
-use hypershift_mirrors::{DataPlaneMirrors, ImageOverrides, ImageRef, MirrorSetBuilder};
+use hypershift_mirrors::{DataPlaneMirrors, ImageRef, MirrorSetBuilder};
 use hypershift_releaseinfo::{PullSecret, ReleaseImage, Served};
 use kube::ResourceExt as _;
 
@@ -25,6 +25,7 @@ const MIRRORED_ANNOTATIONS: &[&str] = &[
     annotations::OLM_CATALOGS_IS_REGISTRY_OVERRIDES,
     annotations::CERTIFIED_OPERATORS_CATALOG_IMAGE,
     annotations::COMMUNITY_OPERATORS_CATALOG_IMAGE,
+    annotations::REDHAT_MARKETPLACE_CATALOG_IMAGE,
     annotations::REDHAT_OPERATORS_CATALOG_IMAGE,
 ];
 
@@ -393,7 +394,9 @@ fn check(d: &Dereferenced, defaults: &Defaults) -> Checked {
     }
 }
 
-/// The CPO image override, the OLM registry overrides and the catalog images.
+/// The CPO image override. The OLM annotations (registry overrides, catalog images) are the
+/// control-plane-operator's to check: it reports them on the HostedControlPlane, this operator
+/// copies the condition, and nothing else of the HostedCluster waits for them.
 fn check_annotations(annotations: &BTreeMap<String, String>) -> Vec<Invalid> {
     let mut problems = Vec::new();
     if let Some(image) = annotations.get(annotations::CONTROL_PLANE_OPERATOR_IMAGE)
@@ -403,50 +406,6 @@ fn check_annotations(annotations: &BTreeMap<String, String>) -> Vec<Invalid> {
             "annotation {}: {e}",
             annotations::CONTROL_PLANE_OPERATOR_IMAGE
         )));
-    }
-    if let Some(value) = annotations.get(annotations::OLM_CATALOGS_IS_REGISTRY_OVERRIDES)
-        && let Err(e) = ImageOverrides::parse_annotation(value)
-    {
-        problems.push(Invalid::config(format!(
-            "annotation {}: {e}",
-            annotations::OLM_CATALOGS_IS_REGISTRY_OVERRIDES
-        )));
-    }
-    problems.extend(validate_catalog_images(annotations));
-    problems
-}
-
-/// The three catalog image annotations: all or none, each by digest.
-fn validate_catalog_images(annotations: &BTreeMap<String, String>) -> Vec<Invalid> {
-    let set: Vec<&str> = annotations::CATALOG_IMAGES
-        .iter()
-        .copied()
-        .filter(|k| annotations.contains_key(*k))
-        .collect();
-    if set.is_empty() {
-        return Vec::new();
-    }
-    let mut problems = Vec::new();
-    if set.len() != annotations::CATALOG_IMAGES.len() {
-        let missing: Vec<&str> = annotations::CATALOG_IMAGES
-            .iter()
-            .copied()
-            .filter(|k| !set.contains(k))
-            .collect();
-        problems.push(Invalid::config(format!(
-            "catalog image annotations must be set all together; missing {}",
-            missing.join(", ")
-        )));
-    }
-    for key in set {
-        let value = &annotations[key];
-        match ImageRef::parse(value) {
-            Ok(r) if r.digest().is_some() => {}
-            Ok(_) => problems.push(Invalid::config(format!(
-                "annotation {key}: {value:?} must reference an image by digest (@sha256:…)"
-            ))),
-            Err(e) => problems.push(Invalid::config(format!("annotation {key}: {e}"))),
-        }
     }
     problems
 }
