@@ -78,13 +78,24 @@ pub trait Progress {
     fn line(&mut self, text: &str);
 }
 
+/// The catalog indexes mirrored at `<registry>/redhat` (the HostedCluster's
+/// `olm-catalogs-is-registry-overrides` points `registry.redhat.io/redhat` there). Release 4.99
+/// looks for v4.22 first; community-operators is mirrored one minor older only, so the
+/// control-plane-operator steps back to find it.
+const CATALOG_INDEXES: &[(&str, &str)] = &[
+    ("certified-operator-index", "v4.22"),
+    ("community-operator-index", "v4.21"),
+    ("redhat-marketplace-index", "v4.22"),
+    ("redhat-operator-index", "v4.22"),
+];
+
 /// Steps 1–6: everything up and the HostedCluster ready.
 pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     hypershift_releaseinfo::install_crypto_provider();
     let t = Instant::now();
     p.step(
         1,
-        "registry with TLS and htpasswd, release 4.99.0 pushed in oc-mirror v2's layout",
+        "registry with TLS and htpasswd, release 4.99.0 pushed in oc-mirror v2's layout, four OLM catalog indexes",
     );
     let registry = TestRegistry::start();
     let release = SyntheticRelease::new("4.99.0");
@@ -92,6 +103,11 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
         .push(&registry)
         .await
         .context("pushing the synthetic release")?;
+    for (repository, tag) in CATALOG_INDEXES {
+        hypershift_testkit::push_catalog(&registry, repository, &[tag])
+            .await
+            .with_context(|| format!("pushing catalog {repository}:{tag}"))?;
+    }
     p.done(
         &format!(
             "{} serves {} and {}",
@@ -357,6 +373,22 @@ impl Flagship {
             )
             .await?;
         p.line(&format!("  HostedControlPlane ValidReleaseInfo=True: {message}"));
+        // The control plane's OLM conditions, as the HostedCluster shows them.
+        for type_ in ["ValidOLMCatalogConfiguration", "OLMCatalogImagesResolved"] {
+            let c = client.clone();
+            let message = self
+                .eventually(&format!("the HostedCluster's {type_}=True"), || {
+                    let c = c.clone();
+                    async move {
+                        Self::condition(&c, type_)
+                            .await
+                            .filter(|(s, _)| s == "True")
+                            .map(|(_, m)| m)
+                    }
+                })
+                .await?;
+            p.line(&format!("  {type_}=True: {message}"));
+        }
         Ok(())
     }
 
@@ -500,6 +532,18 @@ impl Flagship {
                 writeln!(out, "    {} {image}\n      ← {from}", c.name)?;
             }
         }
+        let services: Vec<String> =
+            Api::<k8s_openapi::api::core::v1::Service>::namespaced(self.client.clone(), CONTROL_PLANE)
+                .list(&selector)
+                .await?
+                .into_iter()
+                .map(|s| s.name_any())
+                .collect();
+        writeln!(
+            out,
+            "OLM catalogs (management placement): Services {} on gRPC port 50051, Deployments above (*-catalog)",
+            services.join(", ")
+        )?;
         let hcp = Api::<hypershift_api::hosted_control_plane::HostedControlPlane>::namespaced(
             self.client.clone(),
             CONTROL_PLANE,

@@ -248,7 +248,9 @@ pub fn pinned_images(
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    Ok(Some(set.into_iter().map(|(c, v)| (c.name, v.to_owned())).collect()))
+    Ok(Some(
+        set.into_iter().map(|(c, v)| (c.name, v.to_owned())).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -271,7 +273,10 @@ mod tests {
         )
         .unwrap();
         let image = "registry.redhat.io/redhat/redhat-operator-index:v4.22";
-        assert_eq!(o.candidates(image), ["mirror.invalid/olm/redhat-operator-index:v4.22"]);
+        assert_eq!(
+            o.candidates(image),
+            ["mirror.invalid/olm/redhat-operator-index:v4.22"]
+        );
         // The bare host: the namespace stays.
         assert_eq!(
             o.candidates("registry.redhat.io/other/x:v1"),
@@ -291,7 +296,10 @@ mod tests {
         // A source with a path ends before a tag; a bare host never before a port.
         let o = SourceOverrides::parse("quay.invalid/olm=m.invalid/olm,quay.invalid=n.invalid").unwrap();
         assert_eq!(o.candidates("quay.invalid/olm:v1"), ["m.invalid/olm:v1"]);
-        assert_eq!(o.candidates("quay.invalid:443/olm/x:v1"), ["quay.invalid:443/olm/x:v1"]);
+        assert_eq!(
+            o.candidates("quay.invalid:443/olm/x:v1"),
+            ["quay.invalid:443/olm/x:v1"]
+        );
         assert_eq!(o.candidates("quay.invalid/olmx/y:v1"), ["n.invalid/olmx/y:v1"]);
     }
 
@@ -329,7 +337,12 @@ mod tests {
         assert_eq!(pinned_images(&BTreeMap::new()), Ok(None));
         let all: Vec<(String, String)> = CATALOGS
             .iter()
-            .map(|c| (c.annotation.to_owned(), format!("mirror.invalid/olm/{}{DIGEST}", c.repository)))
+            .map(|c| {
+                (
+                    c.annotation.to_owned(),
+                    format!("mirror.invalid/olm/{}{DIGEST}", c.repository),
+                )
+            })
             .collect();
         let all_map: BTreeMap<String, String> = all.iter().cloned().collect();
         let pinned = pinned_images(&all_map).unwrap().unwrap();

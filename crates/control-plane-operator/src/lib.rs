@@ -66,11 +66,14 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
         registry_overrides = %config.carriers.registry_overrides.to_flag(),
         "effective mirrors"
     );
-    let image_stream_api = hypershift_support::client::served(&client, "image.openshift.io/v1", "imagestreams")
-        .await
-        .context("discovering image.openshift.io/v1")?;
+    let image_stream_api =
+        hypershift_support::client::served(&client, "image.openshift.io/v1", "imagestreams")
+            .await
+            .context("discovering image.openshift.io/v1")?;
     if !image_stream_api {
-        info!("image.openshift.io/v1 ImageStreams are not served: catalog Deployments reference their images by digest");
+        info!(
+            "image.openshift.io/v1 ImageStreams are not served: catalog Deployments reference their images by digest"
+        );
     }
     let ctx = Arc::new(hcp::Context {
         client: client.clone(),

@@ -433,16 +433,22 @@ async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations
         let images = &catalogs[&catalog.deployment()].0;
         assert_eq!(images[1..], [expected.clone(), expected], "{}", catalog.name);
     }
-    let services: Vec<String> = Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.cluster.client(), NS)
-        .list(&ListParams::default().labels(SELECTOR))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name_any())
-        .collect();
+    let services: Vec<String> =
+        Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.cluster.client(), NS)
+            .list(&ListParams::default().labels(SELECTOR))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name_any())
+            .collect();
     assert_eq!(
         services,
-        ["certified-operators", "community-operators", "redhat-marketplace", "redhat-operators"]
+        [
+            "certified-operators",
+            "community-operators",
+            "redhat-marketplace",
+            "redhat-operators"
+        ]
     );
     let (_, reason, _) = env
         .eventually("ValidOLMCatalogConfiguration", || async {
@@ -453,7 +459,9 @@ async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations
     let (status, _, message) = env.condition("OLMCatalogImagesResolved").await.unwrap();
     assert_eq!(status, "True", "{message}");
     assert!(
-        message.contains(&format!("community-operators from {mirror}/community-operator-index:v4.20")),
+        message.contains(&format!(
+            "community-operators from {mirror}/community-operator-index:v4.20"
+        )),
         "stepped back two minors: {message}"
     );
     // Nothing runs the catalogs here: they say so.
@@ -487,11 +495,7 @@ async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations
         message.contains("hypershift.openshift.io/redhat-operators-catalog-image"),
         "{message}"
     );
-    assert_eq!(
-        catalog_workloads(&env).await,
-        catalogs,
-        "nothing half-applied"
-    );
+    assert_eq!(catalog_workloads(&env).await, catalogs, "nothing half-applied");
     assert_eq!(
         env.condition("ReconciliationSucceeded").await.unwrap().0,
         "True",
@@ -513,7 +517,11 @@ async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations
     assert_eq!(catalog_workloads(&env).await, catalogs);
 
     // All four by digest: the Deployments run exactly those.
-    annotate(&env, serde_json::json!({CATALOGS[3].annotation: pinned(&CATALOGS[3])})).await;
+    annotate(
+        &env,
+        serde_json::json!({CATALOGS[3].annotation: pinned(&CATALOGS[3])}),
+    )
+    .await;
     env.eventually("the pinned images", || async {
         let w = catalog_workloads(&env).await;
         CATALOGS
@@ -590,9 +598,18 @@ async fn with_the_image_stream_api_catalogs_come_through_it_and_a_missing_one_is
     assert_eq!(
         tags,
         [
-            ("certified-operators".to_owned(), format!("{mirror}/certified-operator-index:v4.22")),
-            ("community-operators".to_owned(), format!("{mirror}/community-operator-index:v4.20")),
-            ("redhat-operators".to_owned(), format!("{mirror}/redhat-operator-index:v4.22")),
+            (
+                "certified-operators".to_owned(),
+                format!("{mirror}/certified-operator-index:v4.22")
+            ),
+            (
+                "community-operators".to_owned(),
+                format!("{mirror}/community-operator-index:v4.20")
+            ),
+            (
+                "redhat-operators".to_owned(),
+                format!("{mirror}/redhat-operator-index:v4.22")
+            ),
         ]
     );
     let catalogs = env
@@ -602,19 +619,28 @@ async fn with_the_image_stream_api_catalogs_come_through_it_and_a_missing_one_is
         })
         .await;
     for (name, (images, _)) in &catalogs {
-        assert!(images[2].starts_with("catalogs:"), "{name}: the trigger's placeholder: {images:?}");
+        assert!(
+            images[2].starts_with("catalogs:"),
+            "{name}: the trigger's placeholder: {images:?}"
+        );
     }
     let (status, reason, message) = env
         .eventually("OLMCatalogImagesResolved", || async {
             env.condition("OLMCatalogImagesResolved").await
         })
         .await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "CatalogImageNotFound"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "CatalogImageNotFound")
+    );
     assert!(
         message.contains("redhat-marketplace") && message.contains("redhat-marketplace-index:v4.19"),
         "every version tried is named: {message}"
     );
-    assert_eq!(env.condition("ValidOLMCatalogConfiguration").await.unwrap().1, "ImageStream");
+    assert_eq!(
+        env.condition("ValidOLMCatalogConfiguration").await.unwrap().1,
+        "ImageStream"
+    );
     // Not a failure of the control plane.
     assert_eq!(env.condition("ReconciliationSucceeded").await.unwrap().0, "True");
     assert_eq!(env.workloads().await.len(), COMPONENTS + 3);

@@ -351,7 +351,14 @@ pub async fn push_catalog(
     let mut digests = Vec::new();
     for tag in tags {
         let image = catalog_image(repository, tag);
-        push_image(&registry.push_client(), &registry.auth(), &repo, &image, Some(tag)).await?;
+        push_image(
+            &registry.push_client(),
+            &registry.auth(),
+            &repo,
+            &image,
+            Some(tag),
+        )
+        .await?;
         digests.push(image.digest);
     }
     Ok(digests)

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use hypershift_api::openshift::ImageStream;
 use hypershift_support::meta::managed_by_selector;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use hypershift_api::openshift::ImageStream;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 
 use super::Context;
@@ -66,7 +66,11 @@ pub async fn apply(
             keep.extend(objects.deployment_names());
         }
         // Nothing of the catalogs is touched.
-        None => keep.extend(crate::catalogs::CATALOGS.iter().map(crate::catalogs::Catalog::deployment)),
+        None => keep.extend(
+            crate::catalogs::CATALOGS
+                .iter()
+                .map(crate::catalogs::Catalog::deployment),
+        ),
     }
     let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
     ctx.applier

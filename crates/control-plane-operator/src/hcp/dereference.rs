@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use hypershift_api::hosted_control_plane::HostedControlPlane;
 use hypershift_api::names;
+use hypershift_api::openshift::ImageStream;
 use hypershift_releaseinfo::{ImageRef, LookupError, PullSecret, ReleaseImage, ReleaseProvider as _, Served};
 use hypershift_support::meta::managed_by_selector;
-use hypershift_api::openshift::ImageStream;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
@@ -72,9 +72,7 @@ pub async fn dereference(ctx: &Context, hcp: Arc<HostedControlPlane>) -> Result<
         Err(problem) => Err(problem.clone()),
     };
     let catalogs = match (&release, &pull) {
-        (Ok(served), Ok(pull)) => {
-            Some(catalogs::resolve(ctx, &hcp, served.value.version(), pull).await)
-        }
+        (Ok(served), Ok(pull)) => Some(catalogs::resolve(ctx, &hcp, served.value.version(), pull).await),
         _ => None,
     };
     let selector = managed_by_selector(crate::FIELD_MANAGER);

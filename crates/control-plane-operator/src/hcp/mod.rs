@@ -128,12 +128,20 @@ async fn reconcile_pipeline(hcp: Arc<HostedControlPlane>, ctx: &Context) -> Resu
             });
         }
     };
-    let available = apply::apply(ctx, &build::build(&valid), build::catalogs::build(&valid).as_ref()).await?;
+    let available = apply::apply(
+        ctx,
+        &build::build(&valid),
+        build::catalogs::build(&valid).as_ref(),
+    )
+    .await?;
     apply::guest_mirrors(ctx, build::guest_mirrors(&valid).as_ref()).await?;
     status::write(ctx, &d, &Outcome::Applied(&available, &valid)).await?;
     // A catalog not found (it may be mirrored later) or whose lookup failed (a registry down)
     // is looked for again sooner than the resync.
-    if d.catalogs.as_ref().is_some_and(dereference::catalogs::CatalogInputs::is_incomplete) {
+    if d.catalogs
+        .as_ref()
+        .is_some_and(dereference::catalogs::CatalogInputs::is_incomplete)
+    {
         return Ok(Next::Requeue(CATALOG_RETRY));
     }
     Ok(Next::Requeue(RESYNC))

@@ -16,10 +16,10 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use super::Context;
+use super::dereference::catalogs::{CatalogInputs, Resolution};
 use super::dereference::{Dereferenced, release_image};
 use super::error::Error;
 use super::validate::Invalid;
-use super::dereference::catalogs::{CatalogInputs, Resolution};
 use crate::catalogs::CATALOGS;
 use crate::components::COMPONENTS;
 
@@ -170,7 +170,10 @@ fn catalog_conditions(ctx: &Context, d: &Dereferenced, available: &BTreeMap<Stri
             ),
             catalogs_available(
                 available,
-                &CATALOGS.iter().map(crate::catalogs::Catalog::deployment).collect::<Vec<_>>(),
+                &CATALOGS
+                    .iter()
+                    .map(crate::catalogs::Catalog::deployment)
+                    .collect::<Vec<_>>(),
             ),
         ],
         CatalogInputs::Resolved(resolved) => {
@@ -243,7 +246,11 @@ fn catalogs_available(available: &BTreeMap<String, bool>, deployments: &[String]
         .map(String::as_str)
         .collect();
     if deployments.is_empty() {
-        Wanted::falsy(OLM_CATALOGS_AVAILABLE, "NotFound", "no catalog Deployment is rendered")
+        Wanted::falsy(
+            OLM_CATALOGS_AVAILABLE,
+            "NotFound",
+            "no catalog Deployment is rendered",
+        )
     } else if waiting.is_empty() {
         Wanted::truthy(
             OLM_CATALOGS_AVAILABLE,
@@ -284,7 +291,8 @@ pub async fn write(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Re
         }),
         Err(_) => current.release_image_source.clone(),
     };
-    let ready = matches!(outcome, Outcome::Applied(a, _) if COMPONENTS.iter().all(|c| a.get(c.name) == Some(&true)));
+    let ready =
+        matches!(outcome, Outcome::Applied(a, _) if COMPONENTS.iter().all(|c| a.get(c.name) == Some(&true)));
     let next = HostedControlPlaneStatus {
         ready,
         conditions,

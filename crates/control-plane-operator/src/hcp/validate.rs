@@ -191,7 +191,10 @@ pub fn catalog_plan(d: &Dereferenced, image_stream_api: bool) -> CatalogPlan {
                     );
                 } else {
                     let repository = strip_tag(address);
-                    images.insert(catalog.name, CatalogImage::Direct(format!("{repository}@{digest}")));
+                    images.insert(
+                        catalog.name,
+                        CatalogImage::Direct(format!("{repository}@{digest}")),
+                    );
                 }
             }
             // Not found now: the tag it had, if any, stays.

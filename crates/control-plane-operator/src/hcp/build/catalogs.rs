@@ -166,9 +166,7 @@ fn deployment(cp: &ValidControlPlane, catalog: &Catalog, image: &CatalogImage) -
     let mut pod_annotations = None;
     if from_stream {
         let tag = format!("{CATALOGS_IMAGE_STREAM}:{}", catalog.name);
-        let trigger = |path: &str| {
-            serde_json::json!({"from": {"kind": "ImageStreamTag", "name": tag}, "fieldPath": path})
-        };
+        let trigger = |path: &str| serde_json::json!({"from": {"kind": "ImageStreamTag", "name": tag}, "fieldPath": path});
         let triggers = serde_json::json!([
             trigger("spec.template.spec.initContainers[?(@.name==\"extract-content\")].image"),
             trigger("spec.template.spec.containers[?(@.name==\"registry\")].image"),

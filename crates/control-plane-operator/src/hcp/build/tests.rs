@@ -225,7 +225,11 @@ mod olm {
         )
     }
 
-    fn render(name: &str, d: &Dereferenced, image_stream_api: bool) -> (ValidControlPlane, Option<CatalogObjects>) {
+    fn render(
+        name: &str,
+        d: &Dereferenced,
+        image_stream_api: bool,
+    ) -> (ValidControlPlane, Option<CatalogObjects>) {
         let mut cp = control_plane("", "");
         cp.catalogs = catalog_plan(d, image_stream_api);
         if matches!(d.catalogs, Some(CatalogInputs::Guest)) {
@@ -264,7 +268,12 @@ mod olm {
         let tags: Vec<&str> = stream.spec.tags.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             tags,
-            ["certified-operators", "community-operators", "redhat-marketplace", "redhat-operators"]
+            [
+                "certified-operators",
+                "community-operators",
+                "redhat-marketplace",
+                "redhat-operators"
+            ]
         );
         assert_eq!(objects.deployments.len(), 4);
         assert_eq!(objects.services.len(), 4);
@@ -323,7 +332,10 @@ mod olm {
             .collect();
         let (_, built) = render("annotations", &dereferenced(CatalogInputs::Pinned(pinned)), true);
         let objects = built.unwrap();
-        assert!(objects.image_stream.is_none(), "pinned: no ImageStream, even where served");
+        assert!(
+            objects.image_stream.is_none(),
+            "pinned: no ImageStream, even where served"
+        );
         assert_eq!(objects.deployments.len(), 4);
         for d in &objects.deployments {
             assert!(images(d)[1].starts_with("pinned.invalid/olm/"));
@@ -346,17 +358,22 @@ mod olm {
 
     #[test]
     fn three_annotations_or_a_tag_change_nothing() {
-        for (variant, annotations) in [
-            ("three", 3usize),
-            ("a tag", 4),
-        ] {
+        for (variant, annotations) in [("three", 3usize), ("a tag", 4)] {
             let mut map: BTreeMap<String, String> = CATALOGS
                 .iter()
                 .take(annotations)
-                .map(|c| (c.annotation.to_owned(), format!("pinned.invalid/olm/{}@{DIGEST}", c.repository)))
+                .map(|c| {
+                    (
+                        c.annotation.to_owned(),
+                        format!("pinned.invalid/olm/{}@{DIGEST}", c.repository),
+                    )
+                })
                 .collect();
             if variant == "a tag" {
-                map.insert(CATALOGS[0].annotation.to_owned(), "pinned.invalid/olm/x:v4.22".into());
+                map.insert(
+                    CATALOGS[0].annotation.to_owned(),
+                    "pinned.invalid/olm/x:v4.22".into(),
+                );
             }
             let message = catalogs::pinned_images(&map).unwrap_err();
             let d = dereferenced(CatalogInputs::Invalid {
@@ -381,7 +398,10 @@ mod olm {
         let crate::hcp::build::Workload::Deployment(d) = olm else {
             panic!("a Deployment")
         };
-        let env = d.spec.unwrap().template.spec.unwrap().containers[0].env.clone().unwrap();
+        let env = d.spec.unwrap().template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap();
         let no_proxy = env.iter().find(|e| e.name == "NO_PROXY").unwrap();
         assert_eq!(no_proxy.value.as_deref(), Some("kube-apiserver"));
     }
@@ -412,8 +432,19 @@ mod olm {
         let objects = build(&cp).unwrap();
         assert_eq!(objects.kept, ["redhat-marketplace"]);
         assert_eq!(objects.deployments.len(), 3);
-        assert!(objects.deployment_names().contains(&"redhat-marketplace-catalog".to_owned()));
-        let tags: Vec<String> = objects.image_stream.unwrap().spec.tags.into_iter().map(|t| t.name).collect();
+        assert!(
+            objects
+                .deployment_names()
+                .contains(&"redhat-marketplace-catalog".to_owned())
+        );
+        let tags: Vec<String> = objects
+            .image_stream
+            .unwrap()
+            .spec
+            .tags
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         assert_eq!(tags.len(), 4, "the previous tag stays: {tags:?}");
     }
 }

@@ -26,10 +26,7 @@ pub enum CatalogInputs {
     /// `spec.olmCatalogPlacement: guest`.
     Guest,
     /// An annotation or the placement is malformed: the catalogs stay as they are.
-    Invalid {
-        reason: &'static str,
-        message: String,
-    },
+    Invalid { reason: &'static str, message: String },
     /// All four catalog-image annotations, by digest.
     Pinned(BTreeMap<&'static str, String>),
     /// Each catalog's default image as looked up.
@@ -200,7 +197,11 @@ impl CatalogCache {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
             // Oldest first.
-            if let Some(oldest) = entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+            {
                 entries.remove(&oldest);
             }
         }
