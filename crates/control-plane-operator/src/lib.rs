@@ -40,6 +40,37 @@ use crate::config::OperatorConfig;
 /// The field manager of every write, and the managed-by label of every owned object.
 pub const FIELD_MANAGER: &str = "control-plane-operator";
 
+/// The reconciler's context for `config`: the management cluster's capabilities (read once, as
+/// upstream does), the release provider through the merged management mirrors, the applier.
+pub async fn context(
+    config: &OperatorConfig,
+    client: kube::Client,
+    metrics: ReconcileMetrics,
+) -> anyhow::Result<hcp::Context> {
+    let image_stream_api =
+        hypershift_support::client::served(&client, "image.openshift.io/v1", "imagestreams")
+            .await
+            .context("discovering image.openshift.io/v1")?;
+    if !image_stream_api {
+        info!(
+            "image.openshift.io/v1 ImageStreams are not served: catalog Deployments reference their images by digest"
+        );
+    }
+    Ok(hcp::Context {
+        client: client.clone(),
+        namespace: config.namespace.clone(),
+        name: config.hosted_control_plane.clone(),
+        provider: Arc::new(config.registry.provider(config.mirrors.clone())),
+        registry_overrides: config.carriers.registry_overrides.clone(),
+        carriers: config.carriers.clone(),
+        mirror_set_hash: config.mirrors.content_hash().to_owned(),
+        image_stream_api,
+        catalog_cache: hcp::CatalogCache::default(),
+        applier: Applier::new(client, FIELD_MANAGER),
+        policy: Policy::new(metrics, Backoff::default()),
+    })
+}
+
 /// Runs the operator until it is stopped or loses its lease.
 pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
     hypershift_releaseinfo::install_crypto_provider();
@@ -66,28 +97,7 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
         registry_overrides = %config.carriers.registry_overrides.to_flag(),
         "effective mirrors"
     );
-    let image_stream_api =
-        hypershift_support::client::served(&client, "image.openshift.io/v1", "imagestreams")
-            .await
-            .context("discovering image.openshift.io/v1")?;
-    if !image_stream_api {
-        info!(
-            "image.openshift.io/v1 ImageStreams are not served: catalog Deployments reference their images by digest"
-        );
-    }
-    let ctx = Arc::new(hcp::Context {
-        client: client.clone(),
-        namespace: config.namespace.clone(),
-        name: config.hosted_control_plane.clone(),
-        provider: Arc::new(config.registry.provider(config.mirrors.clone())),
-        registry_overrides: config.carriers.registry_overrides.clone(),
-        carriers: config.carriers.clone(),
-        mirror_set_hash: config.mirrors.content_hash().to_owned(),
-        image_stream_api,
-        catalog_cache: hcp::CatalogCache::default(),
-        applier: Applier::new(client.clone(), FIELD_MANAGER),
-        policy: Policy::new(metrics, Backoff::default()),
-    });
+    let ctx = Arc::new(context(&config, client.clone(), metrics).await?);
     ready.store(true, Ordering::Relaxed);
     if !config.leader_elect {
         hcp::run(ctx).await;

@@ -110,8 +110,8 @@ async fn reconcile(hcp: Arc<HostedControlPlane>, ctx: Arc<Context>) -> Result<Ac
     Ok(ctx.policy.succeeded(&key, next))
 }
 
-/// The pipeline, as a table of contents.
-async fn reconcile_pipeline(hcp: Arc<HostedControlPlane>, ctx: &Context) -> Result<Next, Error> {
+/// The pipeline, as a table of contents: one reconcile of `hcp` (public for the benchmark).
+pub async fn reconcile_pipeline(hcp: Arc<HostedControlPlane>, ctx: &Context) -> Result<Next, Error> {
     let d = dereference::dereference(ctx, hcp).await?;
     let valid = match validate::validate(&d, &ctx.registry_overrides, &ctx.carriers, ctx.image_stream_api) {
         Ok(v) => v,
