@@ -386,13 +386,7 @@ impl<'a> Env<'a> {
         if !self.operator.running() {
             bail!("the operator exited; its log:\n{}", self.operator.log_text());
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.operator.pid()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-            .context("no VmRSS in /proc/PID/status")
+        hypershift_testkit::rss_bytes(self.operator.pid())
     }
 
     async fn wait(&mut self, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {

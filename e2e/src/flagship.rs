@@ -89,6 +89,20 @@ const CATALOG_INDEXES: &[(&str, &str)] = &[
     ("redhat-operator-index", "v4.22"),
 ];
 
+/// What the site mirrored: the release in oc-mirror v2's layout and the catalog indexes.
+async fn push_mirror_content(registry: &TestRegistry, release: &SyntheticRelease) -> Result<()> {
+    release
+        .push(registry)
+        .await
+        .context("pushing the synthetic release")?;
+    for (repository, tag) in CATALOG_INDEXES {
+        hypershift_testkit::push_catalog(registry, repository, &[tag])
+            .await
+            .with_context(|| format!("pushing catalog {repository}:{tag}"))?;
+    }
+    Ok(())
+}
+
 /// Steps 1–6: everything up and the HostedCluster ready.
 pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     hypershift_releaseinfo::install_crypto_provider();
@@ -99,15 +113,7 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     );
     let registry = TestRegistry::start();
     let release = SyntheticRelease::new("4.99.0");
-    release
-        .push(&registry)
-        .await
-        .context("pushing the synthetic release")?;
-    for (repository, tag) in CATALOG_INDEXES {
-        hypershift_testkit::push_catalog(&registry, repository, &[tag])
-            .await
-            .with_context(|| format!("pushing catalog {repository}:{tag}"))?;
-    }
+    push_mirror_content(&registry, &release).await?;
     p.done(
         &format!(
             "{} serves {} and {}",
@@ -286,27 +292,17 @@ impl Flagship {
 
     async fn wait_ready(&mut self, p: &mut dyn Progress) -> Result<()> {
         let client = self.client.clone();
-        for type_ in [
-            "ReleaseImageResolved",
-            "ValidReleaseImage",
-            "ValidConfiguration",
-            "ReconciliationSucceeded",
-            "IgnitionEndpointAvailable",
-        ] {
-            let c = client.clone();
-            let message = self
-                .eventually(&format!("{type_}=True"), || {
-                    let c = c.clone();
-                    async move {
-                        Self::condition(&c, type_)
-                            .await
-                            .filter(|(s, _)| s == "True")
-                            .map(|(_, m)| m)
-                    }
-                })
-                .await?;
-            p.line(&format!("  {type_}=True: {message}"));
-        }
+        self.wait_true(
+            p,
+            &[
+                "ReleaseImageResolved",
+                "ValidReleaseImage",
+                "ValidConfiguration",
+                "ReconciliationSucceeded",
+                "IgnitionEndpointAvailable",
+            ],
+        )
+        .await?;
         let c = client.clone();
         self.eventually("the NodePool's Secrets", || {
             let c = c.clone();
@@ -374,10 +370,16 @@ impl Flagship {
             .await?;
         p.line(&format!("  HostedControlPlane ValidReleaseInfo=True: {message}"));
         // The control plane's OLM conditions, as the HostedCluster shows them.
-        for type_ in ["ValidOLMCatalogConfiguration", "OLMCatalogImagesResolved"] {
-            let c = client.clone();
+        self.wait_true(p, &["ValidOLMCatalogConfiguration", "OLMCatalogImagesResolved"])
+            .await
+    }
+
+    /// Waits for each of the HostedCluster's conditions `types` to be True, printing each.
+    async fn wait_true(&mut self, p: &mut dyn Progress, types: &[&'static str]) -> Result<()> {
+        for type_ in types {
+            let c = self.client.clone();
             let message = self
-                .eventually(&format!("the HostedCluster's {type_}=True"), || {
+                .eventually(&format!("{type_}=True"), || {
                     let c = c.clone();
                     async move {
                         Self::condition(&c, type_)

@@ -414,7 +414,7 @@ async fn annotate(env: &Env, annotations: serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations_change_nothing() {
+async fn without_the_image_stream_api_catalogs_run_by_digest() {
     use control_plane_operator::catalogs::CATALOGS;
     let mut env = Env::new("").await;
     env.start("=");
@@ -469,6 +469,20 @@ async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations
         env.condition("OLMCatalogsAvailable").await.unwrap().1,
         "WaitingForAvailable"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_annotations_pin_all_four_by_digest_and_bad_ones_change_nothing() {
+    use control_plane_operator::catalogs::CATALOGS;
+    let mut env = Env::new("").await;
+    env.start("=");
+    let catalogs = env
+        .eventually("four catalog Deployments", || async {
+            let w = catalog_workloads(&env).await;
+            (w.len() == 4).then_some(w)
+        })
+        .await;
+    let mirror = hypershift_testkit::catalog_mirror(&env.registry.host);
 
     // Three of the four annotations: a False condition naming the missing one, nothing changed.
     let pinned = |c: &control_plane_operator::catalogs::Catalog| {
@@ -552,24 +566,6 @@ async fn without_the_image_stream_api_catalogs_run_by_digest_and_bad_annotations
     assert!(message.contains("\"registry.redhat.io/redhat\""), "{message}");
     assert_eq!(catalog_workloads(&env).await, before);
 
-    // Guest placement: no catalog object in the management cluster.
-    Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS)
-        .patch(
-            "example",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"olmCatalogPlacement": "guest"}})),
-        )
-        .await
-        .unwrap();
-    env.eventually("the catalogs gone", || async {
-        let services = Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.cluster.client(), NS)
-            .list(&ListParams::default().labels(SELECTOR))
-            .await
-            .ok()?;
-        (catalog_workloads(&env).await.is_empty() && services.items.is_empty()).then_some(())
-    })
-    .await;
-    assert_eq!(env.workloads().await.len(), COMPONENTS);
     assert!(env.operator.as_mut().unwrap().running());
 }
 
@@ -644,4 +640,24 @@ async fn with_the_image_stream_api_catalogs_come_through_it_and_a_missing_one_is
     // Not a failure of the control plane.
     assert_eq!(env.condition("ReconciliationSucceeded").await.unwrap().0, "True");
     assert_eq!(env.workloads().await.len(), COMPONENTS + 3);
+    // Guest placement: no catalog object in the management cluster.
+    Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS)
+        .patch(
+            "example",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"olmCatalogPlacement": "guest"}})),
+        )
+        .await
+        .unwrap();
+    env.eventually("the catalogs gone", || async {
+        let services = Api::<k8s_openapi::api::core::v1::Service>::namespaced(env.cluster.client(), NS)
+            .list(&ListParams::default().labels(SELECTOR))
+            .await
+            .ok()?;
+        let stream = streams.get_opt("catalogs").await.ok()?;
+        (catalog_workloads(&env).await.is_empty() && services.items.is_empty() && stream.is_none())
+            .then_some(())
+    })
+    .await;
+    assert_eq!(env.workloads().await.len(), COMPONENTS);
 }

@@ -26,7 +26,9 @@ mod registry;
 mod release;
 mod tls;
 
-pub use process::{BinaryProcess, OperatorProcess, binary, free_address, metric, workspace_root};
+pub use process::{
+    BinaryProcess, OperatorProcess, binary, free_address, median, metric, rss_bytes, workspace_root,
+};
 pub use registry::TestRegistry;
 pub use release::{
     COMPONENTS, ImageBlob, IndexBlob, Layer, MCO_TEMPLATES, SOURCE_COMPONENTS, SOURCE_RELEASE,

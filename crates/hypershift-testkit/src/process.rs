@@ -44,6 +44,34 @@ pub fn free_address() -> Result<String> {
     Ok(l.local_addr()?.to_string())
 }
 
+/// The resident set (`VmRSS`) of process `pid`, in bytes.
+///
+/// # Errors
+/// When `/proc/<pid>/status` cannot be read or has no `VmRSS` line.
+pub fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// The median of `values` (the mean of the middle two for an even count; 0 when empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    }
+}
+
 /// The value of the unlabelled sample `name` in a Prometheus text exposition.
 pub fn metric(exposition: &str, name: &str) -> Option<f64> {
     exposition

@@ -30,7 +30,7 @@ use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_mirrors::{ManagementMirrors, MirrorSetBuilder, parse_documents};
 use hypershift_support::contract::{PayloadStatus, TokenSecret, hash_simple};
 use hypershift_testkit::{
-    BinaryProcess, SyntheticRelease, TestCa, TestRegistry, free_address, https_get, metric,
+    BinaryProcess, SyntheticRelease, TestCa, TestRegistry, free_address, https_get, median, metric,
 };
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -85,11 +85,6 @@ async fn generation(server: &BinaryProcess) -> (f64, f64) {
     )
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Requests per second `wrk` reaches against `url` with `headers` (2 threads, 16 connections,
 /// keep-alive).
 fn wrk(url: &str, headers: &[String]) -> f64 {
@@ -113,14 +108,9 @@ fn wrk(url: &str, headers: &[String]) -> f64 {
 }
 
 fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib / 1024.0
+    #[allow(clippy::cast_precision_loss, reason = "a few MiB")]
+    let bytes = hypershift_testkit::rss_bytes(pid).unwrap() as f64;
+    bytes / (1024.0 * 1024.0)
 }
 
 /// Requests per second for `payload` as a static file, served by the same stack in this process.
