@@ -25,7 +25,7 @@ tasks:
                       through mirrors (stays up until Ctrl-C; --once exits 0 only if every step succeeded)
   test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, e2e)
   codegen             regenerate deploy/crds/ from crates/hypershift-api
-  bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster / operator / ignition) and record their figures in docs/benchmarks.md";
+  bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster / operator / ignition / cpo) and record their figures in docs/benchmarks.md";
 
 /// Debian packages the tests need: (the file it provides, package).
 /// The registry tier (release provider, e2e) runs `/usr/bin/docker-registry`.
