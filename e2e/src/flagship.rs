@@ -670,11 +670,128 @@ impl Flagship {
         Ok(latency)
     }
 
+    /// Step 9: the catalog images pinned on the HostedCluster, first with one annotation
+    /// missing (the HostedCluster says which, and no catalog object changes), then all four (the
+    /// catalog Deployments run exactly those). Returns the message the HostedCluster showed.
+    pub async fn pin_catalogs(&mut self, p: &mut dyn Progress) -> Result<String> {
+        use control_plane_operator::catalogs::CATALOGS;
+        p.step(
+            9,
+            "pinning the OLM catalog images on the HostedCluster: three annotations, then four",
+        );
+        let t = Instant::now();
+        let host = self.registry.host.clone();
+        let pinned = |c: &control_plane_operator::catalogs::Catalog| pinned_catalog_image(&host, c);
+        let hcs = Api::<HostedCluster>::namespaced(self.client.clone(), "clusters");
+        let annotate = |annotations: serde_json::Map<String, serde_json::Value>| {
+            let hcs = hcs.clone();
+            async move {
+                hcs.patch(
+                    "example",
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
+                )
+                .await
+            }
+        };
+        let before = catalog_deployments(self.client.clone())
+            .await
+            .context("listing the catalogs")?;
+        annotate(
+            CATALOGS[..3]
+                .iter()
+                .map(|c| (c.annotation.to_owned(), pinned(c).into()))
+                .collect(),
+        )
+        .await?;
+        let c = self.client.clone();
+        let shown = self
+            .eventually("the HostedCluster's ValidOLMCatalogConfiguration=False", || {
+                let c = c.clone();
+                async move {
+                    Self::condition(&c, "ValidOLMCatalogConfiguration")
+                        .await
+                        .filter(|(s, m)| s == "False" && m.contains(CATALOGS[3].annotation))
+                        .map(|(_, m)| m)
+                }
+            })
+            .await?;
+        p.line(&format!("  ValidOLMCatalogConfiguration=False: {shown}"));
+        if catalog_deployments(self.client.clone()).await.as_ref() != Some(&before) {
+            bail!("an incomplete set of catalog annotations changed the catalog Deployments");
+        }
+        annotate(std::iter::once((CATALOGS[3].annotation.to_owned(), pinned(&CATALOGS[3]).into())).collect())
+            .await?;
+        let c = self.client.clone();
+        self.eventually("the catalog Deployments to run the pinned images", || {
+            let c = c.clone();
+            let wanted: Vec<(String, String)> = CATALOGS
+                .iter()
+                .map(|cat| (cat.deployment(), pinned(cat)))
+                .collect();
+            async move {
+                let now = catalog_deployments(c.clone()).await?;
+                let ok = wanted
+                    .iter()
+                    .all(|(name, image)| now.iter().any(|(n, i, _)| n == name && i == image));
+                let (status, _) = Self::condition(&c, "ValidOLMCatalogConfiguration").await?;
+                (ok && status == "True").then_some(())
+            }
+        })
+        .await?;
+        p.done(
+            "the missing annotation was named on the HostedCluster with nothing changed; all four pinned, no ImageStream",
+            t.elapsed(),
+        );
+        Ok(shown)
+    }
+
     /// Stops the operator, the cluster and the registry.
     pub async fn shutdown(self) {
         drop(self.operator);
         self.cluster.shutdown().await;
     }
+}
+
+/// A catalog's index as mirrored in step 1, by digest.
+fn pinned_catalog_image(host: &str, c: &control_plane_operator::catalogs::Catalog) -> String {
+    let tag = CATALOG_INDEXES
+        .iter()
+        .find(|(r, _)| *r == c.repository)
+        .map_or("v4.22", |(_, t)| *t);
+    format!(
+        "{}/{}@{}",
+        hypershift_testkit::catalog_mirror(host),
+        c.repository,
+        hypershift_testkit::catalog_image(c.repository, tag).digest
+    )
+}
+
+/// The catalog Deployments: (name, the `registry` container's image, resourceVersion).
+async fn catalog_deployments(c: Client) -> Option<Vec<(String, String, Option<String>)>> {
+    let list = Api::<Deployment>::namespaced(c, CONTROL_PLANE)
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=control-plane-operator"))
+        .await
+        .ok()?;
+    Some(
+        list.items
+            .into_iter()
+            .filter(|d| d.name_any().ends_with("-catalog"))
+            .map(|d| {
+                let image = d
+                    .spec
+                    .and_then(|s| s.template.spec)
+                    .and_then(|s| s.containers.into_iter().next())
+                    .and_then(|c| c.image)
+                    .unwrap_or_default();
+                (
+                    d.metadata.name.unwrap_or_default(),
+                    image,
+                    d.metadata.resource_version,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// What the booted node got.

@@ -1,7 +1,8 @@
 //! The flagship scenario as CI runs it: `demo --once` must succeed end to end (registry with TLS
 //! and htpasswd, devcluster, the hypershift-operator as a process, a HostedCluster whose release
 //! lives under quay.invalid, the ignition-server run from its Deployment, a node booted by the real
-//! Ignition client pulling through the mirror, an IDMS edit).
+//! Ignition client pulling through the mirror, an IDMS edit, the OLM catalog images pinned on the
+//! HostedCluster).
 
 use std::process::Command;
 
@@ -20,7 +21,10 @@ fn demo_once_runs_every_step() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
-        "[8/8]",
+        "[9/9]",
+        "OLMCatalogImagesResolved=True: certified-operators from",
+        "community-operator-index:v4.21",
+        "ValidOLMCatalogConfiguration=False: catalog images are set for 3 of 4 catalogs",
         "passed ignition-validate",
         "The node received payload sha256:",
         "HostedControlPlane ValidReleaseInfo=True",

@@ -283,6 +283,21 @@ async fn components_are_rendered_from_the_release_read_through_the_mirror() {
     assert!(source.via_mirror);
     let log = env.operator.as_ref().unwrap().log_text();
     assert!(log.contains(&hash), "the start-up line names the MirrorSet hash");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_re_render_only_what_the_carriers_change() {
+    let mut env = Env::new("").await;
+    env.start("=");
+    env.eventually("every component and catalog", || async {
+        let w = env.workloads().await;
+        (w.len() == COMPONENTS + 4).then_some(())
+    })
+    .await;
+    env.eventually("the first status", || async {
+        env.condition("ReconciliationSucceeded").await
+    })
+    .await;
 
     // A restart with the same carriers changes nothing.
     let before = env.workloads().await;
@@ -299,7 +314,26 @@ async fn components_are_rendered_from_the_release_read_through_the_mirror() {
         "a restart with the same carriers churned"
     );
 
-    // A restart with new `--registry-overrides`: every image, init containers too, rewritten.
+    // A restart with new `--registry-overrides`: every image, init containers too, rewritten;
+    // nothing else churns (the catalog Services, the HostedControlPlane's spec).
+    let client = env.cluster.client();
+    let services = || async {
+        Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), NS)
+            .list(&ListParams::default().labels(SELECTOR))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name_any(), s.resource_version()))
+            .collect::<Vec<_>>()
+    };
+    let services_before = services().await;
+    assert_eq!(services_before.len(), 4);
+    let hcp_generation = Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS)
+        .get("example")
+        .await
+        .unwrap()
+        .metadata
+        .generation;
     let target = SyntheticRelease::mirror_components_repo(&env.registry.host);
     env.start(&format!("{SOURCE_COMPONENTS}={target}"));
     let after = env
@@ -312,6 +346,16 @@ async fn components_are_rendered_from_the_release_read_through_the_mirror() {
         })
         .await;
     assert_eq!(after.len(), COMPONENTS + 4);
+    assert_eq!(services().await, services_before, "the Services churned");
+    assert_eq!(
+        Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS)
+            .get("example")
+            .await
+            .unwrap()
+            .metadata
+            .generation,
+        hcp_generation
+    );
     assert_eq!(
         after["cluster-version-operator"].0,
         before["cluster-version-operator"].0

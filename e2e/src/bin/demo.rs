@@ -12,7 +12,7 @@ struct Printer;
 
 impl Progress for Printer {
     fn step(&mut self, n: usize, what: &str) {
-        let _ = writeln!(std::io::stdout(), "[{n}/8] {what} ...");
+        let _ = writeln!(std::io::stdout(), "[{n}/9] {what} ...");
     }
     fn done(&mut self, detail: &str, took: Duration) {
         let _ = writeln!(
@@ -64,6 +64,11 @@ async fn run(once: bool) -> anyhow::Result<()> {
         latency.as_millis()
     )?;
     writeln!(out, "{}", f.report().await?)?;
+    let shown = f.pin_catalogs(&mut p).await?;
+    writeln!(
+        out,
+        "\nThe HostedCluster named the missing catalog annotation:\n  {shown}\n"
+    )?;
     if once {
         f.shutdown().await;
         writeln!(out, "demo --once: every step succeeded")?;

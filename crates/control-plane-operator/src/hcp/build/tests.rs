@@ -119,6 +119,47 @@ fn registry_overrides_rewrite_every_container_and_init_container() {
     assert!(with_init >= 3, "the table has init containers to check");
 }
 
+/// The management mirrors as the hypershift-operator passes them (`OPENSHIFT_IMG_OVERRIDES`)
+/// for mirror documents in YAML.
+fn env_of(documents: &str) -> String {
+    let mut b = hypershift_mirrors::MirrorSetBuilder::new();
+    for doc in hypershift_mirrors::parse_documents(documents).unwrap() {
+        b.add_document(&doc).unwrap();
+    }
+    let set: hypershift_mirrors::ManagementMirrors = b.build();
+    set.to_image_overrides().to_env()
+}
+
+const IDMS: &str = "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: release-mirror\nspec:\n  imageDigestMirrors:\n  - source: quay.invalid/openshift-release-dev/ocp-v4.0-art-dev\n    mirrors: [mirror.invalid:5000/openshift/release]\n";
+const ICSP: &str = "apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\nmetadata:\n  name: legacy\nspec:\n  repositoryDigestMirrors:\n  - source: quay.invalid/openshift-release-dev/ocp-release\n    mirrors: [legacy.invalid/ocp/release-images]\n";
+
+#[test]
+fn management_mirrors_reach_only_the_config_operator_s_carrier() {
+    // No mirrors, IDMS only, ICSP and IDMS: one golden file each for the workload that receives
+    // the carriers; every other workload is the same in all three (CRI-O applies the mirrors).
+    let variants = [
+        ("no_mirrors", String::new()),
+        ("idms", env_of(IDMS)),
+        ("icsp_idms", env_of(&format!("{IDMS}---\n{ICSP}"))),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/hcp/build/snapshots");
+    let plain = build(&control_plane("", ""));
+    for (name, env) in &variants {
+        let built = build(&control_plane("", env));
+        for (w, p) in built.iter().zip(&plain) {
+            if w.name() == "hosted-cluster-config-operator" {
+                let Workload::Deployment(d) = w else {
+                    panic!("a Deployment")
+                };
+                assert_golden(&dir, &format!("{name}-hosted-cluster-config-operator"), d);
+            } else {
+                assert_eq!(w, p, "{name}: {} depends on the management mirrors", w.name());
+            }
+        }
+    }
+    assert!(variants[2].1.contains("legacy.invalid") && variants[2].1.contains("mirror.invalid"));
+}
+
 #[test]
 fn the_config_operator_gets_both_carriers() {
     let cp = control_plane(
