@@ -26,7 +26,6 @@ use clap::Parser as _;
 use control_plane_operator::config::{Cli, Command, Config, Environment, OperatorConfig};
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_api::hosted_control_plane::HostedControlPlane;
-use hypershift_mirrors::{ManagementMirrors, MirrorSetBuilder, parse_documents};
 use hypershift_support::metrics::ReconcileMetrics;
 use hypershift_testkit::cluster as kit;
 use hypershift_testkit::{BinaryProcess, SyntheticRelease, TestRegistry, median};
@@ -41,15 +40,6 @@ const CATALOGS: &[(&str, &str)] = &[
     ("redhat-marketplace-index", "v4.22"),
     ("redhat-operator-index", "v4.22"),
 ];
-
-fn image_overrides_env(host: &str) -> String {
-    let mut b = MirrorSetBuilder::new();
-    for doc in parse_documents(&SyntheticRelease::idms_yaml("release-mirror", host, true)).unwrap() {
-        b.add_document(&doc).unwrap();
-    }
-    let set: ManagementMirrors = b.build();
-    set.to_image_overrides().to_env()
-}
 
 /// A control-plane namespace with the pull secret and a HostedControlPlane of the release.
 async fn control_plane(client: &kube::Client, ns: &str, registry: &TestRegistry, release: &str) {
@@ -138,7 +128,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("registry-ca.pem");
     std::fs::write(&ca, &registry.ca_pem).unwrap();
-    let env = image_overrides_env(&registry.host);
+    let env = SyntheticRelease::image_overrides_env(&registry.host);
 
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for run in 0..COLD_RUNS {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_api::hosted_control_plane::HostedControlPlane;
-use hypershift_mirrors::{ManagementMirrors, MirrorSetBuilder, parse_documents};
+
 use hypershift_testkit::cluster as kit;
 use hypershift_testkit::{BinaryProcess, SOURCE_COMPONENTS, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -49,18 +49,10 @@ struct Env {
     operator: Option<BinaryProcess>,
 }
 
-fn mirrors(host: &str) -> ManagementMirrors {
-    let mut b = MirrorSetBuilder::new();
-    for doc in parse_documents(&SyntheticRelease::idms_yaml("release-mirror", host, true)).unwrap() {
-        b.add_document(&doc).unwrap();
-    }
-    b.build()
-}
-
 /// The hash of the set the operator builds from that env and no overrides (the env carries
 /// every mirror for digests and tags alike).
 fn effective_hash(host: &str) -> String {
-    let env = mirrors(host).to_image_overrides().to_env();
+    let env = SyntheticRelease::image_overrides_env(host);
     hypershift_mirrors::contract::MirrorCarriers::receive(Some(&env), &["=".to_owned()])
         .unwrap()
         .merged_mirror_set()
@@ -152,7 +144,7 @@ impl Env {
             "--registry-timeout-seconds=3".to_owned(),
             "--leader-elect=false".to_owned(),
         ];
-        let env = mirrors(&self.registry.host).to_image_overrides().to_env();
+        let env = SyntheticRelease::image_overrides_env(&self.registry.host);
         self.operator = Some(
             BinaryProcess::spawn(
                 Path::new(env!("CARGO_BIN_EXE_control-plane-operator")),
@@ -162,6 +154,19 @@ impl Env {
             )
             .unwrap(),
         );
+    }
+
+    /// A fresh scenario with the operator started and its four catalog Deployments rendered.
+    async fn with_catalogs_rendered() -> (Self, BTreeMap<String, (Vec<String>, String)>) {
+        let mut env = Self::new("").await;
+        env.start("=");
+        let catalogs = env
+            .eventually("four catalog Deployments", || async {
+                let w = catalog_workloads(&env).await;
+                (w.len() == 4).then_some(w)
+            })
+            .await;
+        (env, catalogs)
     }
 
     async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
@@ -460,14 +465,7 @@ async fn annotate(env: &Env, annotations: serde_json::Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_image_stream_api_catalogs_run_by_digest() {
     use control_plane_operator::catalogs::CATALOGS;
-    let mut env = Env::new("").await;
-    env.start("=");
-    let catalogs = env
-        .eventually("four catalog Deployments", || async {
-            let w = catalog_workloads(&env).await;
-            (w.len() == 4).then_some(w)
-        })
-        .await;
+    let (env, catalogs) = Env::with_catalogs_rendered().await;
     let mirror = hypershift_testkit::catalog_mirror(&env.registry.host);
     for (catalog, (repository, tags)) in CATALOGS.iter().zip(CATALOG_TAGS) {
         // The newest version there is at or below v4.22, by digest (the tag dropped).
@@ -518,14 +516,7 @@ async fn without_the_image_stream_api_catalogs_run_by_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_annotations_pin_all_four_by_digest_and_bad_ones_change_nothing() {
     use control_plane_operator::catalogs::CATALOGS;
-    let mut env = Env::new("").await;
-    env.start("=");
-    let catalogs = env
-        .eventually("four catalog Deployments", || async {
-            let w = catalog_workloads(&env).await;
-            (w.len() == 4).then_some(w)
-        })
-        .await;
+    let (mut env, catalogs) = Env::with_catalogs_rendered().await;
     let mirror = hypershift_testkit::catalog_mirror(&env.registry.host);
 
     // Three of the four annotations: a False condition naming the missing one, nothing changed.

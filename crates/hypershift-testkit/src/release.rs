@@ -280,6 +280,25 @@ impl SyntheticRelease {
         )
     }
 
+    /// The management mirrors of [`Self::idms_yaml`] (`NeverContactSource`) on `host`.
+    ///
+    /// # Panics
+    /// Never for this fixed document (a panic would be a bug in it).
+    pub fn management_mirrors(host: &str) -> hypershift_mirrors::ManagementMirrors {
+        let mut b = hypershift_mirrors::MirrorSetBuilder::new();
+        for doc in hypershift_mirrors::parse_documents(&Self::idms_yaml("release-mirror", host, true))
+            .expect("the fixture parses")
+        {
+            b.add_document(&doc).expect("the fixture is valid");
+        }
+        b.build()
+    }
+
+    /// `OPENSHIFT_IMG_OVERRIDES` as the hypershift-operator renders it for those mirrors.
+    pub fn image_overrides_env(host: &str) -> String {
+        Self::management_mirrors(host).to_image_overrides().to_env()
+    }
+
     /// Pushes the payload and its components into `registry` in oc-mirror v2's layout.
     pub async fn push(&self, registry: &TestRegistry) -> Result<(), OciDistributionError> {
         self.push_to(&registry.push_client(), &registry.auth(), &registry.host)

@@ -27,7 +27,6 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine as _;
 use devcluster::{DevCluster, DevClusterOptions};
-use hypershift_mirrors::{ManagementMirrors, MirrorSetBuilder, parse_documents};
 use hypershift_support::contract::{PayloadStatus, TokenSecret, hash_simple};
 use hypershift_testkit::{
     BinaryProcess, SyntheticRelease, TestCa, TestRegistry, free_address, https_get, median, metric,
@@ -173,16 +172,6 @@ fn files(dir: &Path, ca: &TestCa, registry: &TestRegistry) -> (PathBuf, PathBuf,
     paths
 }
 
-/// `OPENSHIFT_IMG_OVERRIDES` for the IDMS oc-mirror writes for the release on `host`.
-fn image_overrides_env(host: &str) -> String {
-    let mut builder = MirrorSetBuilder::new();
-    for doc in parse_documents(&SyntheticRelease::idms_yaml("m", host, true)).unwrap() {
-        builder.add_document(&doc).unwrap();
-    }
-    let mirrors: ManagementMirrors = builder.build();
-    mirrors.to_image_overrides().to_env()
-}
-
 #[tokio::main]
 async fn main() {
     hypershift_releaseinfo::install_crypto_provider();
@@ -196,7 +185,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("bench");
     let (cert_file, key_file, registry_ca) = files(dir.path(), &ca, &registry);
-    let env = image_overrides_env(&registry.host);
+    let env = SyntheticRelease::image_overrides_env(&registry.host);
     let source = release.source_reference();
 
     let mut cold = Vec::new();
