@@ -511,6 +511,36 @@ async fn without_the_image_stream_api_catalogs_run_by_digest() {
         env.condition("OLMCatalogsAvailable").await.unwrap().1,
         "WaitingForAvailable"
     );
+
+    // The default sources disabled: no catalog; enabled again: all four back.
+    let configure = |disabled: bool| {
+        let hcps = Api::<HostedControlPlane>::namespaced(env.cluster.client(), NS);
+        async move {
+            hcps.patch(
+                "example",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"configuration": {"operatorhub": {"disableAllDefaultSources": disabled}}}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    configure(true).await;
+    env.eventually("the catalogs gone", || async {
+        catalog_workloads(&env).await.is_empty().then_some(())
+    })
+    .await;
+    env.eventually("DefaultSourcesDisabled", || async {
+        env.condition("ValidOLMCatalogConfiguration")
+            .await
+            .filter(|c| c.1 == "DefaultSourcesDisabled")
+    })
+    .await;
+    configure(false).await;
+    env.eventually("the catalogs back", || async {
+        (catalog_workloads(&env).await.len() == 4).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

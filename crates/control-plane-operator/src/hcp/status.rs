@@ -149,11 +149,11 @@ fn catalog_conditions(ctx: &Context, d: &Dereferenced, available: &BTreeMap<Stri
             reason,
             format!("{message}; the catalogs are left as they were"),
         )],
-        CatalogInputs::Guest => vec![
-            Wanted::truthy(VALID_OLM_CATALOG_CONFIGURATION, "GuestPlacement", guest),
-            Wanted::truthy(OLM_CATALOG_IMAGES_RESOLVED, "GuestPlacement", guest),
-            Wanted::truthy(OLM_CATALOGS_AVAILABLE, "GuestPlacement", guest),
-        ],
+        CatalogInputs::Guest => absent("GuestPlacement", guest),
+        CatalogInputs::Disabled => absent(
+            "DefaultSourcesDisabled",
+            "spec.configuration.operatorhub.disableAllDefaultSources is true: no default catalog is rendered",
+        ),
         CatalogInputs::Pinned(_) => vec![
             Wanted::truthy(
                 VALID_OLM_CATALOG_CONFIGURATION,
@@ -176,67 +176,86 @@ fn catalog_conditions(ctx: &Context, d: &Dereferenced, available: &BTreeMap<Stri
                     .collect::<Vec<_>>(),
             ),
         ],
-        CatalogInputs::Resolved(resolved) => {
-            let mode = if ctx.image_stream_api {
-                Wanted::truthy(
-                    VALID_OLM_CATALOG_CONFIGURATION,
-                    "ImageStream",
-                    format!(
-                        "catalog images come through ImageStream {} (image.openshift.io is served)",
-                        super::build::CATALOGS_IMAGE_STREAM
-                    ),
-                )
-            } else {
-                Wanted::truthy(
-                    VALID_OLM_CATALOG_CONFIGURATION,
-                    "ImageStreamAPIUnavailable",
-                    "the management cluster does not serve image.openshift.io/v1 ImageStreams: the catalog Deployments reference their images directly, by digest",
-                )
-            };
-            let mut found = Vec::new();
-            let mut missing = Vec::new();
-            let mut failed = Vec::new();
-            for (name, r) in resolved {
-                match r {
-                    Resolution::Found { address, .. } => found.push(format!("{name} from {address}")),
-                    Resolution::NotFound { tried } => {
-                        missing.push(format!("{name} (tried {})", tried.join(", ")));
-                    }
-                    Resolution::Failed { error } => failed.push(format!("{name}: {error}")),
-                }
+        CatalogInputs::Resolved(resolved) => resolved_conditions(ctx, resolved, available),
+    }
+}
+
+/// The conditions for catalogs looked up from the release version.
+fn resolved_conditions(
+    ctx: &Context,
+    resolved: &BTreeMap<&'static str, Resolution>,
+    available: &BTreeMap<String, bool>,
+) -> Vec<Wanted> {
+    let mode = if ctx.image_stream_api {
+        Wanted::truthy(
+            VALID_OLM_CATALOG_CONFIGURATION,
+            "ImageStream",
+            format!(
+                "catalog images come through ImageStream {} (image.openshift.io is served)",
+                super::build::CATALOGS_IMAGE_STREAM
+            ),
+        )
+    } else {
+        Wanted::truthy(
+            VALID_OLM_CATALOG_CONFIGURATION,
+            "ImageStreamAPIUnavailable",
+            "the management cluster does not serve image.openshift.io/v1 ImageStreams: the catalog Deployments reference their images directly, by digest",
+        )
+    };
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    let mut failed = Vec::new();
+    for (name, r) in resolved {
+        match r {
+            Resolution::Found { address, .. } => found.push(format!("{name} from {address}")),
+            Resolution::NotFound { tried } => {
+                missing.push(format!("{name} (tried {})", tried.join(", ")));
             }
-            let resolution = if missing.is_empty() && failed.is_empty() {
-                Wanted::truthy(OLM_CATALOG_IMAGES_RESOLVED, "AsExpected", found.join("; "))
-            } else {
-                let mut parts = Vec::new();
-                if !missing.is_empty() {
-                    parts.push(format!("not found: {}", missing.join("; ")));
-                }
-                if !failed.is_empty() {
-                    parts.push(format!("lookup failed: {}", failed.join("; ")));
-                }
-                parts.push("those catalogs keep what they had".to_owned());
-                if !found.is_empty() {
-                    parts.push(format!("found: {}", found.join("; ")));
-                }
-                Wanted::falsy(
-                    OLM_CATALOG_IMAGES_RESOLVED,
-                    if failed.is_empty() {
-                        "CatalogImageNotFound"
-                    } else {
-                        "CatalogLookupFailed"
-                    },
-                    parts.join("; "),
-                )
-            };
-            let rendered = CATALOGS
-                .iter()
-                .filter(|c| matches!(resolved.get(c.name), Some(Resolution::Found { .. })))
-                .map(crate::catalogs::Catalog::deployment)
-                .collect::<Vec<_>>();
-            vec![mode, resolution, catalogs_available(available, &rendered)]
+            Resolution::Failed { error } => failed.push(format!("{name}: {error}")),
         }
     }
+    let resolution = if missing.is_empty() && failed.is_empty() {
+        Wanted::truthy(OLM_CATALOG_IMAGES_RESOLVED, "AsExpected", found.join("; "))
+    } else {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("not found: {}", missing.join("; ")));
+        }
+        if !failed.is_empty() {
+            parts.push(format!("lookup failed: {}", failed.join("; ")));
+        }
+        parts.push("those catalogs keep what they had".to_owned());
+        if !found.is_empty() {
+            parts.push(format!("found: {}", found.join("; ")));
+        }
+        Wanted::falsy(
+            OLM_CATALOG_IMAGES_RESOLVED,
+            if failed.is_empty() {
+                "CatalogImageNotFound"
+            } else {
+                "CatalogLookupFailed"
+            },
+            parts.join("; "),
+        )
+    };
+    let rendered = CATALOGS
+        .iter()
+        .filter(|c| matches!(resolved.get(c.name), Some(Resolution::Found { .. })))
+        .map(crate::catalogs::Catalog::deployment)
+        .collect::<Vec<_>>();
+    vec![mode, resolution, catalogs_available(available, &rendered)]
+}
+
+/// The three catalog conditions when no catalog is rendered here, on purpose.
+fn absent(reason: &str, message: &str) -> Vec<Wanted> {
+    [
+        VALID_OLM_CATALOG_CONFIGURATION,
+        OLM_CATALOG_IMAGES_RESOLVED,
+        OLM_CATALOGS_AVAILABLE,
+    ]
+    .into_iter()
+    .map(|t| Wanted::truthy(t, reason, message))
+    .collect()
 }
 
 fn catalogs_available(available: &BTreeMap<String, bool>, deployments: &[String]) -> Wanted {

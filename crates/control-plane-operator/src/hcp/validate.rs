@@ -47,8 +47,9 @@ pub struct ValidControlPlane {
 /// What the builders render for the OLM catalogs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CatalogPlan {
-    /// Guest placement: nothing in the management cluster (existing objects are removed).
-    Guest,
+    /// Guest placement, or the default sources disabled: no catalog object in the management
+    /// cluster (existing ones are removed).
+    Absent,
     /// The catalog objects stay exactly as they are: an annotation is malformed, and nothing is
     /// half-applied.
     Unchanged,
@@ -164,7 +165,7 @@ pub fn validate(
 pub fn catalog_plan(d: &Dereferenced, image_stream_api: bool) -> CatalogPlan {
     let resolved = match &d.catalogs {
         None | Some(CatalogInputs::Invalid { .. }) => return CatalogPlan::Unchanged,
-        Some(CatalogInputs::Guest) => return CatalogPlan::Guest,
+        Some(CatalogInputs::Guest | CatalogInputs::Disabled) => return CatalogPlan::Absent,
         Some(CatalogInputs::Pinned(pinned)) => {
             return CatalogPlan::Render {
                 images: pinned

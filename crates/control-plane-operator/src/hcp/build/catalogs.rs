@@ -68,7 +68,7 @@ impl CatalogObjects {
 pub fn build(cp: &ValidControlPlane) -> Option<CatalogObjects> {
     let (images, stream_tags) = match &cp.catalogs {
         CatalogPlan::Unchanged => return None,
-        CatalogPlan::Guest => return Some(CatalogObjects::default()),
+        CatalogPlan::Absent => return Some(CatalogObjects::default()),
         CatalogPlan::Render { images, stream_tags } => (images, stream_tags),
     };
     let mut out = CatalogObjects {

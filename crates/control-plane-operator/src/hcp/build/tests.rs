@@ -448,6 +448,25 @@ mod olm {
     }
 
     #[test]
+    fn disabled_default_sources_render_no_catalog() {
+        let hcp: HostedControlPlane = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "example"},
+            "spec": {"releaseImage": "r", "pullSecret": {"name": "pull-secret"},
+                     "configuration": {"operatorhub": {"disableAllDefaultSources": true}}},
+        }))
+        .unwrap();
+        assert!(crate::hcp::dereference::catalogs::default_sources_disabled(&hcp));
+        let mut cp = control_plane("", "");
+        cp.catalogs = catalog_plan(&dereferenced(CatalogInputs::Disabled), true);
+        assert_eq!(build(&cp), Some(CatalogObjects::default()), "everything pruned");
+        let mut enabled = hcp.clone();
+        enabled.spec.configuration = Some(serde_json::json!({"operatorhub": {}}));
+        assert!(!crate::hcp::dereference::catalogs::default_sources_disabled(
+            &enabled
+        ));
+    }
+
+    #[test]
     fn a_catalog_not_found_keeps_its_objects_and_its_tag() {
         let CatalogInputs::Resolved(mut r) = all_found() else {
             unreachable!()

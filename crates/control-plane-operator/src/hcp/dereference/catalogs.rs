@@ -25,6 +25,8 @@ use crate::hcp::Context;
 pub enum CatalogInputs {
     /// `spec.olmCatalogPlacement: guest`.
     Guest,
+    /// `spec.configuration.operatorhub.disableAllDefaultSources: true`: no default catalog.
+    Disabled,
     /// An annotation or the placement is malformed: the catalogs stay as they are.
     Invalid { reason: &'static str, message: String },
     /// All four catalog-image annotations, by digest.
@@ -67,6 +69,16 @@ pub fn plan(hcp: &HostedControlPlane) -> Result<Option<SourceOverrides>, Catalog
         .map_err(|m| invalid("InvalidRegistryOverridesAnnotation", m))
 }
 
+/// `spec.configuration.operatorhub.disableAllDefaultSources` (upstream then renders no catalog).
+pub fn default_sources_disabled(hcp: &HostedControlPlane) -> bool {
+    hcp.spec
+        .configuration
+        .as_ref()
+        .and_then(|c| c.pointer("/operatorhub/disableAllDefaultSources"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// The catalogs' inputs for `hcp`, whose release is `release_version`.
 pub async fn resolve(
     ctx: &Context,
@@ -79,6 +91,9 @@ pub async fn resolve(
         Ok(None) => return CatalogInputs::Guest,
         Ok(Some(overrides)) => overrides,
     };
+    if default_sources_disabled(hcp) {
+        return CatalogInputs::Disabled;
+    }
     match catalogs::pinned_images(hcp.annotations()) {
         Err(message) => {
             return CatalogInputs::Invalid {
