@@ -8,8 +8,10 @@
 //! - `codegen`: regenerate `deploy/crds/` from the API types.
 //! - `bench`: run the benchmarks and write their figures into `docs/benchmarks.md`.
 //! - `demo`: the flagship scenario (`e2e/src/bin/demo.rs`).
+//! - `images`: build the `hypershift` image offline with buildah (`deploy/images/`).
 
 mod bench;
+mod images;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,8 +25,11 @@ tasks:
   setup               install the Debian packages the tests need (as root), when missing
   demo [--once]       the flagship scenario: registry, devcluster, hypershift-operator, a HostedCluster
                       through mirrors (stays up until Ctrl-C; --once exits 0 only if every step succeeded)
-  test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, e2e)
+  test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, images, e2e)
   codegen             regenerate deploy/crds/ from crates/hypershift-api
+  images [--push REF [--authfile FILE] [--cert-dir DIR]]
+                      build the hypershift image from the release binaries (buildah, offline,
+                      reproducible; store target/containers), optionally push it
   bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster / operator / ignition / cpo) and record their figures in docs/benchmarks.md";
 
 /// Debian packages the tests need: (the file it provides, package).
@@ -36,6 +41,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/ignition-validate", "ignition"),
     // The load generator of the ignition-server benchmark.
     ("/usr/bin/wrk", "wrk"),
+    // Images built offline and containers run with runc (spec/machine-notes.md §9).
+    ("/usr/bin/buildah", "buildah"),
+    ("/usr/bin/podman", "podman"),
+    ("/usr/sbin/runc", "runc"),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +69,7 @@ fn run_task() -> Result<()> {
         Some("codegen") => codegen(),
         Some("bench") => bench::all(&args[1..]),
         Some("demo") => demo(&args[1..]),
+        Some("images") => images::images(&args[1..]),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())
@@ -185,8 +195,10 @@ fn test(args: &[String]) -> Result<()> {
         run(cargo().args(["test"]))?;
     }
     run(cargo().args(["test", "--doc", "--workspace"]))?;
-    // End-to-end tests drive the built binaries.
+    // End-to-end tests drive the built binaries; the container tier runs the image, built once
+    // here from the release binaries.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
+    images::images(&[])?;
     if has_nextest() {
         run(cargo().args(["nextest", "run", "-p", "e2e", "--no-tests=fail"]))?;
     } else {
