@@ -5,7 +5,8 @@
 //!
 //! - `setup`: install the Debian packages the tests need, when missing (as root).
 //! - `test`: every test tier that exists, plus lint and generated-file drift checks.
-//! - `codegen`: regenerate `deploy/crds/` from the API types.
+//! - `codegen`: regenerate `deploy/crds/` from the API types and the operator's ClusterRole from
+//!   its RBAC table.
 //! - `bench`: run the benchmarks and write their figures into `docs/benchmarks.md`.
 //! - `demo`: the flagship scenario (`e2e/src/bin/demo.rs`).
 //! - `images`: build the `hypershift` image offline with buildah (`deploy/images/`).
@@ -26,7 +27,8 @@ tasks:
   demo [--once]       the flagship scenario: registry, devcluster, hypershift-operator, a HostedCluster
                       through mirrors (stays up until Ctrl-C; --once exits 0 only if every step succeeded)
   test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, images, e2e)
-  codegen             regenerate deploy/crds/ from crates/hypershift-api
+  codegen             regenerate deploy/crds/ (and their kustomizations) from crates/hypershift-api and
+                      deploy/hypershift-operator/cluster-role.yaml from the operator's RBAC table
   images [--push REF [--authfile FILE] [--cert-dir DIR]]
                       build the hypershift image from the release binaries (buildah, offline,
                       reproducible; store target/containers), optionally push it
@@ -223,6 +225,17 @@ fn codegen() -> Result<()> {
     run(cargo()
         .args(["test", "-q", "-p", "hypershift-api", "--test", "codegen"])
         .env("UPDATE_CRDS", "1"))?;
-    say("xtask codegen: deploy/crds/ regenerated");
+    run(cargo()
+        .args([
+            "test",
+            "-q",
+            "-p",
+            "hypershift-operator",
+            "--test",
+            "deploy",
+            "the_cluster_role_file_is_what_the_rules_render",
+        ])
+        .env("UPDATE_CRDS", "1"))?;
+    say("xtask codegen: deploy/crds/ and deploy/hypershift-operator/cluster-role.yaml regenerated");
     Ok(())
 }

@@ -74,7 +74,11 @@ pub async fn context(
 /// Runs the operator until it is stopped or loses its lease.
 pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
     hypershift_releaseinfo::install_crypto_provider();
-    let client = hypershift_support::client::client(config.kubeconfig.as_deref()).await?;
+    let client = hypershift_support::client::client(
+        config.kubeconfig.as_deref(),
+        concat!("control-plane-operator/", env!("CARGO_PKG_VERSION")),
+    )
+    .await?;
     let ready = Arc::new(AtomicBool::new(false));
     let mut registry = Registry::default();
     let metrics = ReconcileMetrics::register(&mut registry, "hostedcontrolplane");

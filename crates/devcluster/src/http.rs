@@ -61,6 +61,47 @@ pub struct App {
     pub settings: Settings,
     /// `host:port` clients reach us at (for `/api`).
     pub server_address: String,
+    /// Every distinct resource request made, by client (see [`Audit`]).
+    pub audit: Arc<Audit>,
+}
+
+/// One kind of resource request, as RBAC sees it: who (the `User-Agent`'s product, e.g.
+/// `hypershift-operator`), the verb (`get`, `list`, `watch`, `create`, `update`, `patch`,
+/// `delete`), the API group, the resource (`deployments`, `hostedclusters/status`), and whether
+/// it was cluster-wide (no namespace in the path).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuditEntry {
+    pub client: String,
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub cluster_wide: bool,
+}
+
+/// The distinct resource requests served (bounded by the API's shape: clients × verbs ×
+/// resources), for tests that derive or check RBAC from what a binary really called.
+#[derive(Debug, Default)]
+pub struct Audit {
+    seen: std::sync::Mutex<std::collections::BTreeSet<AuditEntry>>,
+}
+
+impl Audit {
+    fn record(&self, entry: AuditEntry) {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(entry);
+    }
+
+    /// What has been requested so far, sorted.
+    pub fn entries(&self) -> Vec<AuditEntry> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
 }
 
 /// The router: one fallback handler, since API paths are dynamic.
@@ -339,6 +380,33 @@ fn parse_rest<'a>(group: &str, rest: &[&'a str]) -> Result<Target<'a>, ApiError>
 }
 
 impl Call<'_> {
+    fn audit(&self, group: &str, plural: &str, sub: Option<&str>, named: bool, cluster_wide: bool) {
+        let verb = match (self.method, named) {
+            (&Method::GET, false) if flag(self.query, "watch") => "watch",
+            (&Method::GET, false) => "list",
+            (&Method::GET, true) => "get",
+            (&Method::POST, _) => "create",
+            (&Method::PUT, _) => "update",
+            (&Method::PATCH, _) => "patch",
+            (&Method::DELETE, false) => "deletecollection",
+            (&Method::DELETE, true) => "delete",
+            _ => return,
+        };
+        let client = self
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map_or("unknown", |ua| ua.split('/').next().unwrap_or(ua))
+            .to_owned();
+        self.app.audit.record(AuditEntry {
+            client,
+            verb: verb.to_owned(),
+            group: group.to_owned(),
+            resource: sub.map_or_else(|| plural.to_owned(), |s| format!("{plural}/{s}")),
+            cluster_wide,
+        });
+    }
+
     fn resource(&self, group: &str, version: &str, rest: &[&str]) -> Result<Response, ApiError> {
         let target = parse_rest(group, rest)?;
         let rt = self
@@ -357,6 +425,13 @@ impl Call<'_> {
             Some("status") if rt.status => Sub::Status,
             Some(_) => return Err(ApiError::no_such_resource()),
         };
+        self.audit(
+            group,
+            &rt.plural,
+            target.sub,
+            target.name.is_some(),
+            target.namespace.is_none(),
+        );
         let ns = target.namespace.unwrap_or_default();
         match (self.method, target.name) {
             (&Method::GET, None) if flag(self.query, "watch") => self.watch(&rt, version, target.namespace),

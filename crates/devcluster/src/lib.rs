@@ -59,6 +59,7 @@ use tokio::sync::watch as tokio_watch;
 use tokio::task::JoinHandle;
 
 pub use error::{ApiError, StartError};
+pub use http::AuditEntry;
 pub use runner::{Runner, RunnerOptions};
 
 /// How clients authenticate.
@@ -129,6 +130,7 @@ pub struct DevCluster {
     gc: JoinHandle<()>,
     runner: Option<Runner>,
     _temp: Option<tempfile::TempDir>,
+    audit: Arc<http::Audit>,
 }
 
 /// The namespaces every cluster starts with.
@@ -185,7 +187,9 @@ impl DevCluster {
         let store = Arc::new(store::Store::new(options.event_history));
         seed(&store);
         let gc = tokio::spawn(gc::run(Arc::clone(&store)));
+        let audit = Arc::new(http::Audit::default());
         let app = Arc::new(http::App {
+            audit: Arc::clone(&audit),
             store,
             token: token.clone(),
             settings: http::Settings {
@@ -220,6 +224,7 @@ impl DevCluster {
             gc,
             runner: None,
             _temp: temp,
+            audit,
         };
         if let Some(runner_options) = options.runner {
             cluster.runner = Some(Runner::start(
@@ -235,6 +240,12 @@ impl DevCluster {
     /// `https://127.0.0.1:PORT` (or `http://…` without TLS).
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// Every distinct resource request served so far (client, verb, group, resource): what a
+    /// binary really called, for RBAC derived from the code rather than listed by hand.
+    pub fn requests(&self) -> Vec<AuditEntry> {
+        self.audit.entries()
     }
 
     /// The kubeconfig written for clients.

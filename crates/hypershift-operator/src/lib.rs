@@ -22,6 +22,7 @@ pub mod hostedcluster;
 pub mod management_mirrors;
 pub mod nodepool;
 pub mod pki;
+pub mod rbac;
 
 /// How many HostedClusters (and, separately, NodePools) are reconciled at once, as upstream's
 /// controllers do (10). Unbounded, a burst of new HostedClusters holds every pipeline's objects
@@ -59,7 +60,11 @@ struct Metrics {
 /// Runs the operator until it is stopped or loses its lease.
 pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
     hypershift_releaseinfo::install_crypto_provider();
-    let client = hypershift_support::client::client(config.kubeconfig.as_deref()).await?;
+    let client = hypershift_support::client::client(
+        config.kubeconfig.as_deref(),
+        concat!("hypershift-operator/", env!("CARGO_PKG_VERSION")),
+    )
+    .await?;
     let ready = Arc::new(AtomicBool::new(false));
     let metrics = start_admin(&config, log, Arc::clone(&ready)).await?;
 

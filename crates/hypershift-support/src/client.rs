@@ -16,8 +16,10 @@ pub enum ClientError {
     Build(#[from] kube::Error),
 }
 
-/// A client from `kubeconfig` if given, else in-cluster configuration, else `$KUBECONFIG`.
-pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, ClientError> {
+/// A client from `kubeconfig` if given, else in-cluster configuration, else `$KUBECONFIG`,
+/// sending `User-Agent: <user_agent>` (`hypershift-operator/0.1.0`, as client-go names its
+/// binary): the API server's audit, and devcluster's, tell the binaries apart by it.
+pub async fn client(kubeconfig: Option<&Path>, user_agent: &str) -> Result<kube::Client, ClientError> {
     let config = match kubeconfig {
         Some(path) => {
             let err = |source| ClientError::Kubeconfig {
@@ -31,6 +33,10 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, ClientErr
         }
         None => kube::Config::infer().await?,
     };
+    let mut config = config;
+    if let Ok(value) = axum::http::HeaderValue::from_str(user_agent) {
+        config.headers.push((axum::http::header::USER_AGENT, value));
+    }
     Ok(kube::Client::try_from(config)?)
 }
 

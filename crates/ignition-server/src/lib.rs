@@ -49,7 +49,11 @@ pub async fn run(
     hypershift_releaseinfo::install_crypto_provider();
     let cert =
         tls::ReloadingCert::load(&config.cert_file, &config.key_file).context("serving certificate")?;
-    let client = hypershift_support::client::client(config.kubeconfig.as_deref()).await?;
+    let client = hypershift_support::client::client(
+        config.kubeconfig.as_deref(),
+        concat!("ignition-server/", env!("CARGO_PKG_VERSION")),
+    )
+    .await?;
     let ready = Arc::new(AtomicBool::new(false));
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
