@@ -288,6 +288,27 @@ async fn components_are_rendered_from_the_release_read_through_the_mirror() {
     assert!(source.via_mirror);
     let log = env.operator.as_ref().unwrap().log_text();
     assert!(log.contains(&hash), "the start-up line names the MirrorSet hash");
+    // Its Role (the hypershift-operator renders it from the contract) is namespaced: every
+    // request stays in its namespace and is granted.
+    let made: Vec<_> = env
+        .cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.client == "control-plane-operator")
+        .collect();
+    assert!(!made.is_empty());
+    for r in &made {
+        assert!(
+            !r.cluster_wide
+                && hypershift_support::contract::role_allows(
+                    hypershift_support::contract::CONTROL_PLANE_OPERATOR_RULES,
+                    &r.group,
+                    &r.resource,
+                    &r.verb
+                ),
+            "outside its Role: {r:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -396,6 +396,34 @@ impl ControlPlaneOperatorArgs {
     }
 }
 
+/// One rule of a Role: API groups, resources, verbs.
+pub type RoleRule = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// What the ignition-server may do in its namespace: the Role the hypershift-operator renders for
+/// it. It reads token Secrets, the pull secret and the trust-bundle ConfigMaps, and reports each
+/// payload's generation on its token Secret (a merge patch). Its tests check every request it
+/// makes against these rules (`tests/server.rs`, through devcluster's request record).
+pub const IGNITION_SERVER_RULES: &[RoleRule] = &[
+    (&[""], &["secrets"], &["get", "list", "watch", "patch"]),
+    (&[""], &["configmaps"], &["get", "list", "watch"]),
+];
+
+/// What the control-plane-operator may do in its namespace (upstream's CPO Role: everything
+/// there, nothing cluster-wide).
+pub const CONTROL_PLANE_OPERATOR_RULES: &[RoleRule] = &[(&["*"], &["*"], &["*"])];
+
+/// Whether `rules` grant `verb` on `resource` of `group` (`*` matches anything).
+pub fn role_allows(rules: &[RoleRule], group: &str, resource: &str, verb: &str) -> bool {
+    let has = |list: &[&str], v: &str| list.iter().any(|x| *x == "*" || *x == v);
+    rules
+        .iter()
+        .any(|(g, r, v)| has(g, group) && has(r, resource) && has(v, verb))
+}
+
 /// The container args of the ignition-server, as the hypershift-operator renders them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IgnitionServerArgs {

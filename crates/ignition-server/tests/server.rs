@@ -262,6 +262,40 @@ impl Env {
         .await;
     }
 
+    /// Every request the server made is one its Role (the hypershift-operator renders it from
+    /// the contract) grants, in its namespace.
+    fn assert_within_its_role(&self) {
+        let made: Vec<_> = self
+            .cluster
+            .requests()
+            .into_iter()
+            .filter(|r| r.client == "ignition-server")
+            .collect();
+        assert!(!made.is_empty(), "the server's requests were recorded");
+        let denied: Vec<String> = made
+            .iter()
+            .filter(|r| {
+                r.cluster_wide
+                    || !hypershift_support::contract::role_allows(
+                        hypershift_support::contract::IGNITION_SERVER_RULES,
+                        &r.group,
+                        &r.resource,
+                        &r.verb,
+                    )
+            })
+            .map(|r| {
+                format!(
+                    "{} {}/{} (cluster-wide: {})",
+                    r.verb, r.group, r.resource, r.cluster_wide
+                )
+            })
+            .collect();
+        assert!(
+            denied.is_empty(),
+            "the ignition-server called what its Role (IGNITION_SERVER_RULES) does not grant: {denied:?}"
+        );
+    }
+
     fn release_mirror_yaml(&self) -> String {
         SyntheticRelease::idms_yaml("release-mirror", &self.registry.host, true)
     }
@@ -340,6 +374,7 @@ async fn a_mirror_serves_the_machine_config_operator_image_and_the_payload_valid
             .then_some(())
     })
     .await;
+    env.assert_within_its_role();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,6 +437,7 @@ async fn tokens_open_only_their_payload_rotation_keeps_the_old_one_deletion_evic
     .await;
     let m = env.server().metrics().await.unwrap();
     assert_eq!(metric(&m, "ign_server_payload_cache"), Some(0.0), "{m}");
+    env.assert_within_its_role();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

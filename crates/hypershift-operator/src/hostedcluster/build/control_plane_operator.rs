@@ -23,7 +23,14 @@ pub const ADMIN_PORT: u16 = 8080;
 pub fn build(hc: &ValidatedHostedCluster) -> Workload {
     let name = names::CONTROL_PLANE_OPERATOR;
     // The CPO manages every object of its namespace, as upstream's does.
-    let (service_account, role, role_binding) = identity(hc, name, vec![rule(&["*"], &["*"], &["*"])]);
+    let (service_account, role, role_binding) = identity(
+        hc,
+        name,
+        hypershift_support::contract::CONTROL_PLANE_OPERATOR_RULES
+            .iter()
+            .map(|(g, r, v)| rule(g, r, v))
+            .collect(),
+    );
     let ca = registry_ca(hc);
     let args = ControlPlaneOperatorArgs {
         namespace: hc.control_plane_namespace.clone(),

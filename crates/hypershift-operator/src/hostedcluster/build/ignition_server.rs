@@ -35,16 +35,14 @@ pub const SERVING_CERT_HASH_ANNOTATION: &str = "hypershift.openshift.io/serving-
 /// The ignition server's ServiceAccount, Role, RoleBinding and Deployment.
 pub fn build(hc: &ValidatedHostedCluster) -> Workload {
     let name = names::IGNITION_SERVER;
-    // It reads token Secrets, the pull secret and config maps of its namespace, and reports each
-    // payload's generation back on its token Secret (`reason`, `message`: the PayloadStatus
-    // contract, a merge patch). Nothing else.
+    // The contract's rules (its tests check every request it makes against them).
     let (service_account, role, role_binding) = identity(
         hc,
         name,
-        vec![
-            rule(&[""], &["secrets"], &["get", "list", "watch", "patch"]),
-            rule(&[""], &["configmaps"], &["get", "list", "watch"]),
-        ],
+        hypershift_support::contract::IGNITION_SERVER_RULES
+            .iter()
+            .map(|(g, r, v)| rule(g, r, v))
+            .collect(),
     );
     let ca = registry_ca(hc);
     let args = IgnitionServerArgs {
