@@ -124,3 +124,50 @@ async fn kubectl_apply_k_installs_the_operator_into_a_plain_cluster() {
         "a second apply changed something:\n{again}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disconnected_overlay_moves_the_operator_to_the_mirror_with_its_flags() {
+    let cluster = DevCluster::start(DevClusterOptions::default()).await.unwrap();
+    let overlay = deploy().join("overlays/disconnected");
+    kubectl(&cluster, &["apply", "-k", overlay.to_str().unwrap()]);
+    let client = cluster.client();
+    let d = Api::<Deployment>::namespaced(client.clone(), "hypershift-mirrored")
+        .get("hypershift-operator")
+        .await
+        .unwrap();
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.image.as_deref(),
+        Some("mirror.invalid:5000/hypershift/hypershift:0.1.0")
+    );
+    let args = c.args.clone().unwrap();
+    assert!(
+        args.iter().any(|a| a.starts_with("--registry-overrides="))
+            && args.contains(&"--registry-ca-bundle=/etc/pki/registry-ca/ca-bundle.crt".to_owned()),
+        "{args:?}"
+    );
+    // The namespace follows the object (the downward API), not a flag.
+    let env = c.env.clone().unwrap();
+    assert!(env.iter().any(|e| {
+        e.name == "HYPERSHIFT_OPERATOR_NAMESPACE"
+            && e.value_from
+                .as_ref()
+                .and_then(|v| v.field_ref.as_ref())
+                .map(|f| f.field_path.as_str())
+                == Some("metadata.namespace")
+    }));
+    let ca = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), "hypershift-mirrored")
+        .get("registry-ca")
+        .await
+        .unwrap();
+    assert!(ca.data.unwrap()["ca-bundle.crt"].contains("BEGIN CERTIFICATE"));
+    let binding = Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client)
+        .get("hypershift-operator")
+        .await
+        .unwrap();
+    assert_eq!(
+        binding.subjects.unwrap()[0].namespace.as_deref(),
+        Some("hypershift-mirrored")
+    );
+}
