@@ -64,9 +64,12 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
         // Owned objects live in another namespace: traced back by the owner annotation. Only
         // changes by others count (availability, a node port allocated, an edit to undo): the
         // echo of the reconcile's own update would only start the same reconcile again.
+        // Metadata only: a change (status included) moves the resourceVersion, which is all a
+        // trigger needs; the reconcile reads what it uses itself, so no full object is decoded
+        // or held for the watch.
         .watches_stream(
             changes_by_others(
-                Api::<Deployment>::all(client.clone()),
+                Api::<PartialObjectMeta<Deployment>>::all(client.clone()),
                 owned(),
                 ctx.applier.clone(),
             ),
@@ -75,7 +78,7 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
         // The control-plane-operator's report (its status) becomes `Available`.
         .watches_stream(
             changes_by_others(
-                Api::<HostedControlPlane>::all(client.clone()),
+                Api::<PartialObjectMeta<HostedControlPlane>>::all(client.clone()),
                 owned(),
                 ctx.applier.clone(),
             ),
@@ -84,12 +87,20 @@ pub async fn run(ctx: Arc<Context>, mirror_changes: impl futures::Stream<Item = 
         // The node port or load-balancer address the cluster assigns ends up in the endpoint and
         // the serving certificate.
         .watches_stream(
-            changes_by_others(Api::<Service>::all(client.clone()), owned(), ctx.applier.clone()),
+            changes_by_others(
+                Api::<PartialObjectMeta<Service>>::all(client.clone()),
+                owned(),
+                ctx.applier.clone(),
+            ),
             |s| owner_of(&s),
         );
     if ctx.defaults.route_api {
         controller = controller.watches_stream(
-            changes_by_others(Api::<Route>::all(client.clone()), owned(), ctx.applier.clone()),
+            changes_by_others(
+                Api::<PartialObjectMeta<Route>>::all(client.clone()),
+                owned(),
+                ctx.applier.clone(),
+            ),
             |r| owner_of(&r),
         );
     }
