@@ -67,10 +67,12 @@ fn kustomizations() -> Vec<(String, String)> {
         .into_iter()
         .map(|(dir, mut files)| {
             files.sort();
+            // `Kustomization` (no extension, a name kustomize reads): `kubectl apply -f` on the
+            // directory takes only `.yaml` files, so it keeps applying just the CRDs.
             let path = if dir.is_empty() {
-                "kustomization.yaml".to_owned()
+                "Kustomization".to_owned()
             } else {
-                format!("{dir}/kustomization.yaml")
+                format!("{dir}/Kustomization")
             };
             let resources = files.iter().fold(String::new(), |mut out, f| {
                 out.push_str("- ");
