@@ -1,8 +1,11 @@
-//! `cargo xtask images [--push REF [--authfile FILE] [--cert-dir DIR]]`: builds the `hypershift`
-//! image from the release binaries with buildah, offline (no base image), twice from fresh
-//! contexts to check it is reproducible, and reports its ID and size; `--push` copies it to a
-//! registry with the given credentials (a Docker/containers auth file, e.g. a pull secret) and CA
-//! directory (containers-certs.d(5): `ca.crt` in it).
+//! `cargo xtask images [--push REF [--authfile FILE] [--cert-dir DIR]]`: builds, from the release
+//! binaries with buildah, offline (no base image), the `hypershift` image and the `standin` image
+//! (the synthetic release's component images are built on it, deploy/images/README.md); each twice
+//! from fresh contexts to check it is reproducible. It reports each image's ID and size and
+//! exports each as an OCI layout under `target/images/oci/<name>` (what the test kit pushes as
+//! release components, digests unchanged); `--push` copies the `hypershift` image to a registry
+//! with the given credentials (a Docker/containers auth file, e.g. a pull secret) and CA directory
+//! (containers-certs.d(5): `ca.crt` in it).
 //!
 //! The image store is the project's own, under `target/containers/` (vfs driver), so nothing of
 //! the machine's podman state is touched; the container tier's tests read it from there.
@@ -14,18 +17,57 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{cargo, run, say};
 
-/// The image's local name.
+/// The `hypershift` image's local name.
 pub const IMAGE: &str = "localhost/hypershift:dev";
 /// The project's image store (`storage/`, `run/`), shared with the container tier's tests
 /// (`e2e/tests/images.rs` names the same directory).
 pub const STORE: &str = "target/containers";
-const CONTAINERFILE: &str = "deploy/images/hypershift.Containerfile";
 const CONTAINERS_CONF: &str = "deploy/images/containers.conf";
-/// The binaries the image carries, under `/usr/bin`.
-const BINARIES: [&str; 3] = ["hypershift-operator", "control-plane-operator", "ignition-server"];
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-/// The build context (`rootfs/` is assembled in it).
-const CONTEXT: &str = "target/images/hypershift";
+/// Debian's busybox-static: the stand-in images' `/bin/sh`, `cp` and `true`.
+const BUSYBOX: &str = "/bin/busybox";
+/// The busybox applets the stand-in image links (what the control plane's init containers run).
+const APPLETS: &[&str] = &["sh", "cp", "true", "cat", "ls", "mkdir", "sleep", "env"];
+/// Where the OCI layouts are exported (`<name>/`, tag `dev`).
+pub const OCI: &str = "target/images/oci";
+
+/// One image the task builds.
+struct Spec {
+    name: &'static str,
+    containerfile: &'static str,
+    /// The release binaries it carries under `/usr/bin`.
+    binaries: &'static [&'static str],
+    ca_bundle: bool,
+    busybox: bool,
+}
+
+const IMAGES: &[Spec] = &[
+    Spec {
+        name: "hypershift",
+        containerfile: "deploy/images/hypershift.Containerfile",
+        binaries: &["hypershift-operator", "control-plane-operator", "ignition-server"],
+        ca_bundle: true,
+        busybox: false,
+    },
+    Spec {
+        name: "standin",
+        containerfile: "deploy/images/standin.Containerfile",
+        binaries: &["standin"],
+        ca_bundle: false,
+        busybox: true,
+    },
+];
+
+impl Spec {
+    fn local(&self) -> String {
+        format!("localhost/{}:dev", self.name)
+    }
+
+    /// The build context (`rootfs/` is assembled in it).
+    fn context(&self) -> PathBuf {
+        PathBuf::from("target/images").join(self.name)
+    }
+}
 
 /// What a build produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,32 +113,39 @@ fn options(args: &[String]) -> Result<Options> {
 /// The task.
 pub fn images(args: &[String]) -> Result<()> {
     let o = options(args)?;
-    for tool in ["/usr/bin/buildah", "/usr/bin/podman"] {
+    for tool in ["/usr/bin/buildah", "/usr/bin/podman", "/usr/bin/skopeo", BUSYBOX] {
         if !Path::new(tool).exists() {
             bail!("{tool} is missing; run `cargo xtask setup` (as root) first");
         }
     }
     let mut build = cargo();
     build.args(["build", "--release"]);
-    for b in BINARIES {
+    for b in IMAGES.iter().flat_map(|i| i.binaries) {
         build.args(["-p", b]);
     }
     run(&mut build)?;
-    let first = build_image()?;
-    // The same binaries from a fresh context (new file times) must give the same image.
-    let second = build_image()?;
-    if first != second {
-        bail!(
-            "the image is not reproducible: {} then {} from the same binaries",
+    for spec in IMAGES {
+        let first = build_image(spec)?;
+        // The same binaries from a fresh context (new file times) must give the same image.
+        let second = build_image(spec)?;
+        if first != second {
+            bail!(
+                "{} is not reproducible: {} then {} from the same binaries",
+                spec.local(),
+                first.id,
+                second.id
+            );
+        }
+        let digest = export(spec)?;
+        say(&format!(
+            "xtask images: {} {} ({:.1} MiB), reproducible; exported to {OCI}/{} as {digest}",
+            spec.local(),
             first.id,
-            second.id
-        );
+            mib(first.size),
+            spec.name
+        ));
     }
-    say(&format!(
-        "xtask images: {IMAGE} {} ({:.1} MiB), reproducible; store {STORE}",
-        first.id,
-        mib(first.size)
-    ));
+    say(&format!("xtask images: store {STORE}"));
     if let Some(reference) = &o.push {
         push(reference, o.authfile.as_deref(), o.cert_dir.as_deref())?;
     }
@@ -122,8 +171,9 @@ pub fn tool(program: &str) -> Command {
     c
 }
 
-fn build_image() -> Result<Built> {
-    let context = assemble()?;
+fn build_image(spec: &Spec) -> Result<Built> {
+    let context = assemble(spec)?;
+    let image = spec.local();
     run(tool("buildah")
         .args([
             "bud",
@@ -135,18 +185,18 @@ fn build_image() -> Result<Built> {
             "--omit-history",
             "--identity-label=false",
             "-f",
-            CONTAINERFILE,
+            spec.containerfile,
             "-t",
-            IMAGE,
+            &image,
         ])
         .arg(&context))?;
     let out = tool("podman")
-        .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", IMAGE])
+        .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", &image])
         .output()
         .context("podman image inspect")?;
     if !out.status.success() {
         bail!(
-            "podman image inspect {IMAGE}: {}",
+            "podman image inspect {image}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -160,15 +210,16 @@ fn build_image() -> Result<Built> {
     Ok(Built { id, size })
 }
 
-/// A fresh `CONTEXT/rootfs`: the binaries, the shared libraries they load, the CA bundle.
-fn assemble() -> Result<PathBuf> {
-    let context = PathBuf::from(CONTEXT);
+/// A fresh `<context>/rootfs`: the binaries, the shared libraries they load, the CA bundle
+/// and busybox with its applets, as the spec says.
+fn assemble(spec: &Spec) -> Result<PathBuf> {
+    let context = spec.context();
     let rootfs = context.join("rootfs");
     if rootfs.exists() {
         std::fs::remove_dir_all(&rootfs).with_context(|| format!("cannot clear {}", rootfs.display()))?;
     }
     let mut libraries = std::collections::BTreeSet::new();
-    for b in BINARIES {
+    for b in spec.binaries {
         let binary = PathBuf::from("target/release").join(b);
         copy(&binary, &rootfs.join("usr/bin").join(b))?;
         libraries.extend(shared_libraries(&binary)?);
@@ -176,11 +227,69 @@ fn assemble() -> Result<PathBuf> {
     for lib in libraries {
         copy(&lib, &rootfs.join(lib.strip_prefix("/").unwrap_or(&lib)))?;
     }
-    copy(
-        Path::new(CA_BUNDLE),
-        &rootfs.join(CA_BUNDLE.trim_start_matches('/')),
-    )?;
+    if spec.ca_bundle {
+        copy(
+            Path::new(CA_BUNDLE),
+            &rootfs.join(CA_BUNDLE.trim_start_matches('/')),
+        )?;
+    }
+    if spec.busybox {
+        // Statically linked: nothing more to carry.
+        copy(Path::new(BUSYBOX), &rootfs.join("bin/busybox"))?;
+        for applet in APPLETS {
+            let link = rootfs.join("bin").join(applet);
+            std::os::unix::fs::symlink("busybox", &link)
+                .with_context(|| format!("cannot link {}", link.display()))?;
+        }
+    }
     Ok(context)
+}
+
+/// Exports the image as an OCI layout `OCI/<name>` (tag `dev`), twice from scratch, and returns
+/// its manifest digest, failing when the two exports differ (the layers' compression must be
+/// reproducible too, or a pushed release would change digests from run to run).
+fn export(spec: &Spec) -> Result<String> {
+    let root = crate::project_root();
+    let dir = root.join(OCI).join(spec.name);
+    let mut digests = Vec::new();
+    for _ in 0..2 {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir.parent().unwrap_or(&dir))?;
+        let mut c = Command::new("/usr/bin/skopeo");
+        c.env("CONTAINERS_CONF", root.join(CONTAINERS_CONF))
+            .args(["copy", "--quiet", "--dest-oci-accept-uncompressed-layers=false"])
+            .arg(format!(
+                "containers-storage:[vfs@{}+{}]{}",
+                root.join(STORE).join("storage").display(),
+                root.join(STORE).join("run").display(),
+                spec.local()
+            ))
+            .arg(format!("oci:{}:dev", dir.display()));
+        run(&mut c)?;
+        let index = std::fs::read_to_string(dir.join("index.json"))
+            .with_context(|| format!("{}/index.json", dir.display()))?;
+        digests.push(
+            manifest_digest(&index)
+                .with_context(|| format!("{}/index.json: no manifest digest", dir.display()))?,
+        );
+    }
+    if digests[0] != digests[1] {
+        bail!(
+            "{} exports differently twice ({} then {}): its layers are not compressed reproducibly",
+            spec.local(),
+            digests[0],
+            digests[1]
+        );
+    }
+    Ok(digests.swap_remove(0))
+}
+
+/// The manifest digest an OCI layout's index.json names.
+fn manifest_digest(index: &str) -> Option<String> {
+    let index: serde_json::Value = serde_json::from_str(index).ok()?;
+    index["manifests"][0]["digest"].as_str().map(ToOwned::to_owned)
 }
 
 /// The files `ldd` says `binary` loads (the loader included, the vDSO not).

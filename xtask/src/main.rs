@@ -9,7 +9,7 @@
 //!   its RBAC table.
 //! - `bench`: run the benchmarks and write their figures into `docs/benchmarks.md`.
 //! - `demo`: the flagship scenario (`e2e/src/bin/demo.rs`).
-//! - `images`: build the `hypershift` image offline with buildah (`deploy/images/`).
+//! - `images`: build the `hypershift` and `standin` images offline with buildah (`deploy/images/`).
 
 mod bench;
 mod images;
@@ -47,6 +47,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/buildah", "buildah"),
     ("/usr/bin/podman", "podman"),
     ("/usr/sbin/runc", "runc"),
+    // The stand-in images' shell and coreutils (deploy/images/standin.Containerfile).
+    ("/bin/busybox", "busybox-static"),
 ];
 
 fn main() -> std::process::ExitCode {
