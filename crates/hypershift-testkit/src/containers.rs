@@ -56,3 +56,97 @@ impl NodeRuntime {
             .context("running skopeo")
     }
 }
+
+/// podman with a private image store (vfs, under `dir`), the project's containers.conf (runc,
+/// cgroupfs: spec/machine-notes.md §9) and a node's registries.conf, auth file and certificate
+/// directory: pulls by the names pod specs use, the way CRI-O pulls on a node.
+#[derive(Debug, Clone)]
+pub struct Podman {
+    pub dir: PathBuf,
+    pub node: NodeRuntime,
+}
+
+/// The podman binary.
+pub const PODMAN: &str = "/usr/bin/podman";
+
+impl Podman {
+    /// `podman` with the store and configuration, and nothing from the user's environment.
+    ///
+    /// # Panics
+    /// When podman is missing: the message says how to install it.
+    pub fn command(&self) -> Command {
+        assert!(
+            Path::new(PODMAN).is_file(),
+            "{PODMAN} is missing: install Debian's podman and runc (`cargo xtask setup` does)"
+        );
+        let mut c = Command::new(PODMAN);
+        c.env(
+            "CONTAINERS_CONF",
+            crate::workspace_root().join("deploy/images/containers.conf"),
+        )
+        .env("HOME", &self.node.home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("REGISTRY_AUTH_FILE")
+        // containers/image's own override of /etc/containers/registries.conf.
+        .env("CONTAINERS_REGISTRIES_CONF", &self.node.registries_conf)
+        .arg("--root")
+        .arg(self.dir.join("storage"))
+        .arg("--runroot")
+        .arg(self.dir.join("run"))
+        .args(["--storage-driver", "vfs"]);
+        c
+    }
+
+    /// `podman pull IMAGE` with the node's auth file and CA.
+    ///
+    /// # Errors
+    /// When podman cannot run (a failed pull is an `Ok` with a failed status).
+    pub fn pull(&self, image: &str) -> Result<Output> {
+        std::fs::create_dir_all(&self.node.home)?;
+        self.command()
+            .args(["pull", "--quiet", "--authfile"])
+            .arg(&self.node.auth_file)
+            .arg("--cert-dir")
+            .arg(&self.node.cert_dir)
+            .arg(image)
+            .output()
+            .context("running podman pull")
+    }
+
+    /// `podman ARGS…`, its output.
+    ///
+    /// # Errors
+    /// When podman cannot run.
+    pub fn run(&self, args: &[String]) -> Result<Output> {
+        std::fs::create_dir_all(&self.node.home)?;
+        self.command().args(args).output().context("running podman")
+    }
+}
+
+/// A management node's registries.conf: every ImageContentSourcePolicy, ImageDigestMirrorSet
+/// and ImageTagMirrorSet the cluster holds, merged and rendered as the machine-config-operator
+/// renders them onto OpenShift nodes (our renderer, which the containers/image oracle checks).
+///
+/// # Errors
+/// When a kind is not served or an object is invalid.
+pub async fn node_registries_conf(client: &kube::Client) -> Result<String> {
+    use hypershift_api::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageTagMirrorSet};
+    use kube::api::{Api, ListParams};
+    let lp = ListParams::default();
+    let mut builder = hypershift_mirrors::MirrorSetBuilder::new();
+    for o in Api::<ImageDigestMirrorSet>::all(client.clone()).list(&lp).await? {
+        builder.add_idms(&o)?;
+    }
+    for o in Api::<ImageTagMirrorSet>::all(client.clone()).list(&lp).await? {
+        builder.add_itms(&o)?;
+    }
+    for o in Api::<ImageContentSourcePolicy>::all(client.clone())
+        .list(&lp)
+        .await?
+    {
+        builder.add_icsp(&o)?;
+    }
+    let set: hypershift_mirrors::ManagementMirrors = builder.build();
+    Ok(hypershift_mirrors::registries_conf::render(&set))
+}

@@ -3,7 +3,8 @@
 //! - [`TestRegistry`]: the CNCF distribution registry (`/usr/bin/docker-registry`, Debian
 //!   `docker-registry`) on 127.0.0.1 with TLS from a fresh CA and htpasswd basic auth.
 //! - [`SyntheticRelease`]: an OpenShift-like release payload and its component images, built
-//!   here byte-for-byte (reproducible digests) and pushed in oc-mirror v2's layout.
+//!   here byte-for-byte (reproducible digests) and pushed in oc-mirror v2's layout; with
+//!   [`SyntheticRelease::runnable`], made of real images ([`images`]: ours and the stand-in's).
 //! - [`faults`]: endpoints that refuse connections, never answer, or count who contacts them, and
 //!   a TCP proxy that stops forwarding on demand ([`faults::StallingProxy`]).
 //! - [`cluster`]: a devcluster seeded with our CRDs, namespaces and pull secret; YAML apply; the
@@ -21,6 +22,7 @@ pub mod cluster;
 pub mod containers;
 pub mod faults;
 pub mod ignition;
+pub mod images;
 pub mod process;
 mod registry;
 mod release;

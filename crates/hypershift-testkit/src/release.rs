@@ -20,6 +20,7 @@ use oci_client::secrets::RegistryAuth;
 use serde_json::json;
 
 use crate::TestRegistry;
+use crate::images::BaseImages;
 use hypershift_releaseinfo::Compression;
 use hypershift_releaseinfo::{COREOS_BOOTIMAGES, IMAGE_REFERENCES};
 
@@ -113,7 +114,9 @@ impl ImageBlob {
         Self::from_layers(layers, labels, architecture)
     }
 
-    /// An image from prepared layer blobs (which may be anything, for fault tests).
+    /// An image from prepared layer blobs (which may be anything, for fault tests). Not
+    /// runnable: its config lists the layers' own digests as diff IDs (what our readers never
+    /// check); [`SyntheticRelease::runnable`] builds images a container runtime accepts.
     pub fn from_layers(layers: Vec<Layer>, labels: &[(&str, &str)], architecture: &str) -> Self {
         let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
         let config = serde_json::to_vec(&json!({
@@ -123,6 +126,11 @@ impl ImageBlob {
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>()},
         }))
         .expect("serialise a config");
+        Self::from_config(config, layers, architecture)
+    }
+
+    /// An image of `config` and `layers` (an OCI manifest over them).
+    pub fn from_config(config: Vec<u8>, layers: Vec<Layer>, architecture: &str) -> Self {
         let config_digest = sha256_digest(&config);
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
@@ -229,6 +237,64 @@ impl SyntheticRelease {
             release,
             index,
         }
+    }
+
+    /// A release of runnable images ([`crate::images`]): `hypershift` is our image, every other
+    /// component the stand-in with its own layer, the payload the stand-in with the release
+    /// manifests. Single-architecture (amd64).
+    ///
+    /// # Errors
+    /// When the base images cannot be read (see [`BaseImages::load`]).
+    pub fn runnable(version: &str, base: &BaseImages) -> anyhow::Result<Self> {
+        let labels = |name: &'static str| {
+            [
+                ("io.openshift.build.component", name),
+                ("io.openshift.release", version),
+            ]
+        };
+        let mut components = BTreeMap::new();
+        for name in COMPONENTS {
+            let image = if *name == "hypershift" {
+                base.hypershift.clone()
+            } else {
+                let templates = if *name == "machine-config-operator" {
+                    mco_templates()
+                } else {
+                    Vec::new()
+                };
+                let files: Vec<(&str, &[u8])> = templates
+                    .iter()
+                    .map(|(p, c)| (p.as_str(), c.as_slice()))
+                    .collect();
+                crate::images::standin_component(&base.standin, name, &files, &labels(name))?
+            };
+            components.insert((*name).to_owned(), image);
+        }
+        let references = image_references(version, &components);
+        let bootimages = bootimages(version);
+        let release = crate::images::standin_component(
+            &base.standin,
+            crate::images::PAYLOAD,
+            &[
+                (IMAGE_REFERENCES, references.as_slice()),
+                (COREOS_BOOTIMAGES, bootimages.as_bytes()),
+                // What the cluster-version-operator's init container copies out.
+                (
+                    "manifests/0000_00_cluster-version-operator_00_namespace.yaml",
+                    RELEASE_MANIFEST.as_bytes(),
+                ),
+            ],
+            &[
+                ("io.openshift.release", version),
+                ("io.openshift.release.arch", "amd64"),
+            ],
+        )?;
+        Ok(Self {
+            version: version.to_owned(),
+            components,
+            release,
+            index: None,
+        })
     }
 
     /// The digest the release reference names (the index's when multi-arch).
@@ -403,17 +469,24 @@ pub const MCO_TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The payload's one manifest (runnable releases).
+const RELEASE_MANIFEST: &str =
+    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: openshift-cluster-version\n";
+
+/// Templates in the MCO's layout and the ignition server's format (its templates module), using
+/// every kind of placeholder.
+fn mco_templates() -> Vec<(String, Vec<u8>)> {
+    MCO_TEMPLATES
+        .iter()
+        .map(|(path, content)| (format!("etc/mcc/templates/{path}"), content.as_bytes().to_vec()))
+        .collect()
+}
+
 fn component(name: &str, version: &str) -> ImageBlob {
     let binary = format!("#!/bin/sh\necho {name} {version}\n");
     let mut files: Vec<(String, Vec<u8>)> = vec![(format!("usr/bin/{name}"), binary.into_bytes())];
     if name == "machine-config-operator" {
-        // Templates in the MCO's layout and the ignition server's format (its templates module),
-        // using every kind of placeholder.
-        files.extend(
-            MCO_TEMPLATES
-                .iter()
-                .map(|(path, content)| (format!("etc/mcc/templates/{path}"), content.as_bytes().to_vec())),
-        );
+        files.extend(mco_templates());
     }
     let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), c.as_slice())).collect();
     ImageBlob::build(

@@ -24,6 +24,7 @@
 //! not touched.
 
 mod plan;
+pub mod podman;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -46,8 +47,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-pub use plan::image_binary_name;
-use plan::{ContainerPlan, Lookup, PodIdentity, PodPlan, VolumeContent};
+use plan::{ContainerPlan, PodPlan};
+pub use plan::{Lookup, PodIdentity, VolumeContent, image_binary_name};
 
 use crate::error::StartError;
 
@@ -372,7 +373,7 @@ fn start_pod(ctx: &Ctx, d: &Deployment, caches: &Caches, key: &Key, pod: &mut Po
         plan::plan(template, &identity, &ctx.options.binaries, caches, &|v| {
             volumes_dir.join(v)
         });
-    let planned = match planned.and_then(|p| materialise(&volumes_dir, &p).map(|()| p)) {
+    let planned = match planned.and_then(|p| materialise(&volumes_dir, &p.volumes, 0o700).map(|()| p)) {
         Ok(p) => p,
         Err(why) => {
             if pod.waiting.as_deref() != Some(why.as_str()) {
@@ -396,11 +397,17 @@ fn start_pod(ctx: &Ctx, d: &Deployment, caches: &Caches, key: &Key, pod: &mut Po
         .collect();
 }
 
-/// Writes every volume's files (owner-only directories; modes as asked).
-fn materialise(volumes_dir: &Path, p: &PodPlan) -> Result<(), String> {
+/// Writes every volume's files under `volumes_dir/<volume>` (directories with `dir_mode`: the
+/// process runtime's are owner-only, a container's user is not the runner's; file modes as
+/// asked).
+pub fn materialise(
+    volumes_dir: &Path,
+    volumes: &BTreeMap<String, VolumeContent>,
+    dir_mode: u32,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let io = |path: &Path, e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    for (name, content) in &p.volumes {
+    for (name, content) in volumes {
         let VolumeContent::Files(files) = content else {
             continue;
         };
@@ -409,7 +416,7 @@ fn materialise(volumes_dir: &Path, p: &PodPlan) -> Result<(), String> {
             std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io(&dir, e))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).map_err(|e| io(&dir, e))?;
         for (rel, bytes, mode) in files {
             let path = dir.join(rel);
             if let Some(parent) = path.parent() {

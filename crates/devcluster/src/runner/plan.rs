@@ -208,7 +208,7 @@ pub fn map_paths(s: &str, mounts: &[(String, String)]) -> String {
 }
 
 /// Expands `$(NAME)` from the container's env, leaves unknown references and `$$(X)` (→ `$(X)`).
-fn expand_vars(s: &str, env: &[(String, String)]) -> String {
+pub(crate) fn expand_vars(s: &str, env: &[(String, String)]) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(pos) = rest.find('$') {
@@ -260,7 +260,7 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8 and cannot be an environment variable"))
 }
 
-fn container_env(
+pub(crate) fn container_env(
     c: &Container,
     service_account: Option<&str>,
     pod: &PodIdentity<'_>,
@@ -427,7 +427,7 @@ fn config_map_entries(c: &ConfigMap) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn volume_content(
+pub(crate) fn volume_content(
     v: &k8s_openapi::api::core::v1::Volume,
     ns: &str,
     lookup: &dyn Lookup,
