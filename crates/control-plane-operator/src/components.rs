@@ -46,6 +46,10 @@ pub struct Component {
     /// Whether it talks to the catalogs: `NO_PROXY` then names the kube-apiserver and, in
     /// management placement, every catalog Service (upstream's OLM operators).
     pub catalog_client: bool,
+    /// Writable scratch directories (volume name, mount path): an `emptyDir` each, mounted in
+    /// every container of the component, since the root filesystem is read-only (upstream's
+    /// cluster-version-operator copies its payload into `/var/payload` this way).
+    pub scratch: &'static [(&'static str, &'static str)],
 }
 
 const fn container(name: &'static str, image: Image, command: &'static [&'static str]) -> ContainerRow {
@@ -66,6 +70,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "EtcdAvailable",
         carriers: false,
         catalog_client: false,
+        scratch: &[],
     },
     Component {
         name: "kube-apiserver",
@@ -83,6 +88,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "KubeAPIServerAvailable",
         carriers: false,
         catalog_client: false,
+        scratch: &[],
     },
     Component {
         name: "kube-controller-manager",
@@ -96,6 +102,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "KubeControllerManagerAvailable",
         carriers: false,
         catalog_client: false,
+        scratch: &[],
     },
     Component {
         name: "kube-scheduler",
@@ -109,6 +116,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "KubeSchedulerAvailable",
         carriers: false,
         catalog_client: false,
+        scratch: &[],
     },
     Component {
         name: "cluster-version-operator",
@@ -126,6 +134,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "ClusterVersionOperatorAvailable",
         carriers: false,
         catalog_client: false,
+        scratch: &[("payload", "/var/payload")],
     },
     Component {
         name: "hosted-cluster-config-operator",
@@ -142,6 +151,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "HostedClusterConfigOperatorAvailable",
         carriers: true,
         catalog_client: false,
+        scratch: &[],
     },
     Component {
         name: "catalog-operator",
@@ -155,6 +165,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "CatalogOperatorAvailable",
         carriers: false,
         catalog_client: true,
+        scratch: &[],
     },
     Component {
         name: "olm-operator",
@@ -168,6 +179,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "OLMOperatorAvailable",
         carriers: false,
         catalog_client: true,
+        scratch: &[],
     },
     Component {
         name: "packageserver",
@@ -181,6 +193,7 @@ pub const COMPONENTS: &[Component] = &[
         condition: "PackageServerAvailable",
         carriers: false,
         catalog_client: true,
+        scratch: &[],
     },
 ];
 

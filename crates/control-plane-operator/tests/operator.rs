@@ -747,3 +747,40 @@ async fn with_the_image_stream_api_catalogs_come_through_it_and_a_missing_one_is
     .await;
     assert_eq!(env.workloads().await.len(), COMPONENTS);
 }
+
+/// The runnable synthetic release (`hypershift_testkit::images`) links, in each component image,
+/// the commands the components table runs to the stand-in; a new row or command without its link
+/// would render a pod that cannot start (the container tier would see it; this says why at once).
+#[test]
+fn every_command_the_table_runs_exists_in_its_runnable_image() {
+    use control_plane_operator::components::{COMPONENTS, Image};
+    use hypershift_testkit::images::{PAYLOAD, STANDIN_COMMANDS};
+    // busybox's applets in the stand-in base image (deploy/images/standin.Containerfile).
+    const SHELL: &[&str] = &["/bin/sh", "/bin/cp", "/bin/true"];
+    for component in COMPONENTS {
+        for row in component.containers() {
+            let image = match row.image {
+                Image::Component(name) => name,
+                Image::ReleaseByDigest => PAYLOAD,
+            };
+            if image == "hypershift" {
+                // Our own image: its binaries are under /usr/bin.
+                assert!(row.command[0].starts_with("/usr/bin/"), "{}", row.name);
+                continue;
+            }
+            let (_, linked) = STANDIN_COMMANDS
+                .iter()
+                .find(|(n, _)| *n == image)
+                .unwrap_or_else(|| panic!("no runnable image for {image}"));
+            let command = row.command[0];
+            let found = SHELL.contains(&command)
+                || linked.contains(&command)
+                || linked.iter().any(|c| c.rsplit('/').next() == Some(command));
+            assert!(
+                found,
+                "{}/{}: {command} is not in the {image} image",
+                component.name, row.name
+            );
+        }
+    }
+}

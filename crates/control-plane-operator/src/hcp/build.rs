@@ -12,7 +12,8 @@ use hypershift_mirrors::contract::IMAGE_OVERRIDES_ENV;
 use hypershift_support::meta::managed_by;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EnvVar, LocalObjectReference, PodSpec, PodTemplateSpec,
+    ConfigMap, Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, PodSpec, PodTemplateSpec,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -68,12 +69,22 @@ fn container(cp: &ValidControlPlane, component: &Component, row: &ContainerRow) 
             ..EnvVar::default()
         });
     }
+    let mounts: Vec<VolumeMount> = component
+        .scratch
+        .iter()
+        .map(|(name, path)| VolumeMount {
+            name: (*name).to_owned(),
+            mount_path: (*path).to_owned(),
+            ..VolumeMount::default()
+        })
+        .collect();
     Container {
         name: row.name.to_owned(),
         image: Some(image_of(cp, row)),
         command: Some(row.command.iter().map(|s| (*s).to_owned()).collect()),
         args: (!args.is_empty()).then_some(args),
         env: (!env.is_empty()).then_some(env),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
         ..Container::default()
     }
 }
@@ -90,6 +101,17 @@ fn pod(cp: &ValidControlPlane, component: &Component) -> PodSpec {
         }]),
         init_containers: (!init.is_empty()).then_some(init),
         containers: vec![container(cp, component, &component.container)],
+        volumes: (!component.scratch.is_empty()).then(|| {
+            component
+                .scratch
+                .iter()
+                .map(|(name, _)| Volume {
+                    name: (*name).to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                })
+                .collect()
+        }),
         automount_service_account_token: Some(false),
         ..PodSpec::default()
     };
