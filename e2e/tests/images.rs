@@ -91,6 +91,54 @@ fn the_image_is_non_root_from_nothing_and_runs_each_binary_read_only() {
 }
 
 #[test]
+fn the_standin_image_runs_its_program_and_busybox_read_only_as_non_root() {
+    const STANDIN: &str = "localhost/standin:dev";
+    let out = tool("podman")
+        .args(["image", "exists", STANDIN])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{STANDIN} is not in {STORE}: run `cargo xtask images` (`cargo xtask test` does)"
+    );
+    let inspect = ok(
+        &tool("podman")
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Config.User}}|{{len .RootFS.Layers}}|{{.Created.Unix}}",
+                STANDIN,
+            ])
+            .output()
+            .unwrap(),
+        "podman image inspect",
+    );
+    assert_eq!(inspect.trim(), "65532:65532|1|0");
+    let run = |args: &[&str]| {
+        tool("podman")
+            .args(["run", "--rm", "--read-only", "--network=none", "--cap-drop=ALL"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let version = ok(&run(&[STANDIN, "--version"]), "standin --version");
+    assert!(version.starts_with("standin "), "{version}");
+    // busybox's sh and applets; the root is read-only.
+    let status = ok(
+        &run(&[
+            "--entrypoint",
+            "/bin/sh",
+            STANDIN,
+            "-c",
+            "cat /proc/self/status && ! mkdir /x 2>/dev/null",
+        ]),
+        "busybox sh",
+    );
+    assert!(status.lines().any(|l| l.starts_with("Uid:\t65532\t")), "{status}");
+}
+
+#[test]
 fn pushed_with_credentials_and_ca_it_keeps_its_digest() {
     image_present();
     let registry = TestRegistry::start();

@@ -12,15 +12,16 @@ use crate::{cargo, run, say};
 const DOC: &str = "docs/benchmarks.md";
 
 /// Runs every benchmark, or only those named (`matcher`, `mirror_lookup`, `devcluster`,
-/// `operator`, `ignition`, `cpo`).
+/// `operator`, `ignition`, `cpo`, `pods`).
 pub fn all(only: &[String]) -> Result<()> {
-    const KNOWN: [&str; 6] = [
+    const KNOWN: [&str; 7] = [
         "matcher",
         "mirror_lookup",
         "devcluster",
         "operator",
         "ignition",
         "cpo",
+        "pods",
     ];
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if let Some(unknown) = only.iter().find(|o| !KNOWN.contains(&o.as_str())) {
@@ -43,6 +44,9 @@ pub fn all(only: &[String]) -> Result<()> {
     }
     if wanted("cpo") {
         cpo()?;
+    }
+    if wanted("pods") {
+        pods()?;
     }
     say(&format!("xtask bench: figures written to {DOC}"));
     Ok(())
@@ -353,6 +357,64 @@ fn cpo() -> Result<()> {
         if rss < 40.0 { "meets" } else { "MISSES" }
     );
     replace_section("cpo", &s)
+}
+
+/// Issue 10: pod start through the mirror against the process runtime's start, as a ratio in one
+/// run; the image sizes. Needs `cargo xtask images` first (the bench reads its OCI layouts).
+fn pods() -> Result<()> {
+    crate::images::images(&[])?;
+    let command = "cargo bench -p e2e --bench pods";
+    let line = keyed_line("e2e", "pods", "pods_bench ")?;
+    let v = |key: &str| line.value(key);
+    let (cold, cold_max, warm, process) = (
+        v("cold_median_ms")?,
+        v("cold_max_ms")?,
+        v("warm_median_ms")?,
+        v("process_median_ms")?,
+    );
+    let (cold_runs, warm_runs, process_runs) = (v("cold_runs")?, v("warm_runs")?, v("process_runs")?);
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(
+        s,
+        "Command: `cargo xtask bench pods` (builds the images, then runs `{command}`).\n"
+    );
+    let _ = writeln!(s, "| figure | ours | baseline (same run) | ratio | target |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| pod start through the mirror, cold: a fresh node store, the image pulled by its `quay.invalid` name through registries.conf (TLS + auth), then started by podman + runc and run to exit; median of {cold_runs:.0}, max {cold_max:.0} ms | {cold:.0} ms | {process:.2} ms: the process runtime starting the same program (median of {process_runs:.0}) | {:.0}× | reported |",
+        cold / process.max(0.001)
+    );
+    let _ = writeln!(
+        s,
+        "| pod start, image already on the node (podman run to exit; median of {warm_runs:.0}) | {warm:.0} ms | {process:.2} ms (the same process start) | {:.0}× | reported |",
+        warm / process.max(0.001)
+    );
+    let _ = writeln!(
+        s,
+        "\n| image | size (uncompressed, as podman reports) | pushed (compressed blobs) |"
+    );
+    let _ = writeln!(s, "|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| `hypershift` (the hypershift-operator, control-plane-operator, ignition-server) | {:.1} MiB | {:.1} MiB |",
+        v("hypershift_mib")?,
+        v("hypershift_pushed_mib")?
+    );
+    let _ = writeln!(
+        s,
+        "| a stand-in component (`cluster-config-api`: the standin base plus its layer) | {:.1} MiB | {:.1} MiB |",
+        v("standin_component_mib")?,
+        v("standin_component_pushed_mib")?
+    );
+    let _ = writeln!(
+        s,
+        "| the whole runnable release ({:.0} images, every blob once) | | {:.1} MiB |",
+        v("release_images")?,
+        v("release_pushed_mib")?
+    );
+    replace_section("pods", &s)
 }
 
 fn ms(ns: f64) -> String {
