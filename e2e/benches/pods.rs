@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Instant;
 
-use hypershift_testkit::containers::{NodeRuntime, Podman};
+use hypershift_testkit::containers::Podman;
 use hypershift_testkit::images::BaseImages;
 use hypershift_testkit::{ImageBlob, SyntheticRelease, TestRegistry, median};
 
@@ -26,22 +26,9 @@ const PROCESS_RUNS: usize = 20;
 const COMPONENT: &str = "cluster-config-api";
 
 fn node(dir: &std::path::Path, registry: &TestRegistry, store: &str) -> Podman {
-    let node = dir.join("node");
-    std::fs::create_dir_all(node.join("certs")).unwrap();
-    std::fs::write(node.join("certs/ca.crt"), &registry.ca_pem).unwrap();
-    std::fs::write(node.join("auth.json"), registry.pull_secret_json()).unwrap();
     let conf =
         hypershift_mirrors::registries_conf::render(&SyntheticRelease::management_mirrors(&registry.host));
-    std::fs::write(node.join("registries.conf"), conf).unwrap();
-    Podman {
-        dir: dir.join(store),
-        node: NodeRuntime {
-            registries_conf: node.join("registries.conf"),
-            auth_file: node.join("auth.json"),
-            cert_dir: node.join("certs"),
-            home: node.join("home"),
-        },
-    }
+    Podman::node(dir, store, registry, &conf).unwrap()
 }
 
 fn start(runtime: &Podman, image: &str) {

@@ -58,22 +58,25 @@ fn image_present() {
     );
 }
 
+/// `user|layers|creation time` of an image in the store.
+fn user_layers_created(image: &str) -> String {
+    let out = tool("podman")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}|{{len .RootFS.Layers}}|{{.Created.Unix}}",
+            image,
+        ])
+        .output()
+        .unwrap();
+    ok(&out, "podman image inspect")
+}
+
 #[test]
 fn the_image_is_non_root_from_nothing_and_runs_each_binary_read_only() {
     image_present();
-    let inspect = ok(
-        &tool("podman")
-            .args([
-                "image",
-                "inspect",
-                "--format",
-                "{{.Config.User}}|{{len .RootFS.Layers}}|{{.Created.Unix}}",
-                IMAGE,
-            ])
-            .output()
-            .unwrap(),
-        "podman image inspect",
-    );
+    let inspect = user_layers_created(IMAGE);
     assert_eq!(
         inspect.trim(),
         "65532:65532|1|0",
@@ -101,19 +104,7 @@ fn the_standin_image_runs_its_program_and_busybox_read_only_as_non_root() {
         out.status.success(),
         "{STANDIN} is not in {STORE}: run `cargo xtask images` (`cargo xtask test` does)"
     );
-    let inspect = ok(
-        &tool("podman")
-            .args([
-                "image",
-                "inspect",
-                "--format",
-                "{{.Config.User}}|{{len .RootFS.Layers}}|{{.Created.Unix}}",
-                STANDIN,
-            ])
-            .output()
-            .unwrap(),
-        "podman image inspect",
-    );
+    let inspect = user_layers_created(STANDIN);
     assert_eq!(inspect.trim(), "65532:65532|1|0");
     let run = |args: &[&str]| {
         tool("podman")

@@ -20,7 +20,7 @@ use devcluster::runner::podman::{self, ContainerRun, PodRun};
 use devcluster::runner::{Lookup, PodIdentity};
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_testkit::cluster as kit;
-use hypershift_testkit::containers::{NodeRuntime, Podman, node_registries_conf};
+use hypershift_testkit::containers::{Podman, node_registries_conf};
 use hypershift_testkit::images::{BaseImages, PAYLOAD};
 use hypershift_testkit::{BinaryProcess, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -190,21 +190,8 @@ impl ControlPlane {
 
     /// A management node: the cluster's IDMS as registries.conf, the pull secret, the CA.
     async fn node(&self) -> Podman {
-        let node = self.dir.path().join("node");
-        std::fs::create_dir_all(node.join("certs")).unwrap();
-        std::fs::write(node.join("certs/ca.crt"), &self.registry.ca_pem).unwrap();
-        std::fs::write(node.join("auth.json"), self.registry.pull_secret_json()).unwrap();
         let conf = node_registries_conf(&self.cluster.client()).await.unwrap();
-        std::fs::write(node.join("registries.conf"), &conf).unwrap();
-        Podman {
-            dir: self.dir.path().join("podman"),
-            node: NodeRuntime {
-                registries_conf: node.join("registries.conf"),
-                auth_file: node.join("auth.json"),
-                cert_dir: node.join("certs"),
-                home: node.join("home"),
-            },
-        }
+        Podman::node(self.dir.path(), "podman", &self.registry, &conf).unwrap()
     }
 
     async fn objects(&self) -> Objects {

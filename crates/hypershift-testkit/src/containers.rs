@@ -70,6 +70,33 @@ pub struct Podman {
 pub const PODMAN: &str = "/usr/bin/podman";
 
 impl Podman {
+    /// A node under `dir` pulling from `registry`: `registries_conf`, the registry's pull secret as
+    /// the auth file and its CA as the certificate directory; the image store in `dir/store`.
+    ///
+    /// # Errors
+    /// When the files cannot be written.
+    pub fn node(
+        dir: &Path,
+        store: &str,
+        registry: &crate::TestRegistry,
+        registries_conf: &str,
+    ) -> Result<Self> {
+        let node = dir.join("node");
+        std::fs::create_dir_all(node.join("certs"))?;
+        std::fs::write(node.join("certs/ca.crt"), &registry.ca_pem)?;
+        std::fs::write(node.join("auth.json"), registry.pull_secret_json())?;
+        std::fs::write(node.join("registries.conf"), registries_conf)?;
+        Ok(Self {
+            dir: dir.join(store),
+            node: NodeRuntime {
+                registries_conf: node.join("registries.conf"),
+                auth_file: node.join("auth.json"),
+                cert_dir: node.join("certs"),
+                home: node.join("home"),
+            },
+        })
+    }
+
     /// `podman` with the store and configuration, and nothing from the user's environment.
     ///
     /// # Panics
