@@ -192,3 +192,90 @@ fn pushed_with_credentials_and_ca_it_keeps_its_digest() {
         "{refusal}"
     );
 }
+
+/// Port isolation for pods as containers (`devcluster::runner::netns`): two stand-in containers
+/// in their own pod network namespaces both serve the same port, each probed from inside its
+/// pod; and a container reaches the node's loopback service at the node's own `127.0.0.1:PORT`,
+/// forwarded into its pod (nothing but 127.0.0.1 is contacted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_in_pod_namespaces_share_a_port_number_and_reach_the_node_s_loopback() {
+    use devcluster::runner::netns::PodNetwork;
+    use std::io::{Read as _, Write as _};
+    use tokio::io::AsyncWriteExt as _;
+    const STANDIN: &str = "localhost/standin:dev";
+    let node = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node_port = node.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = node.accept().await {
+            let _ = s
+                .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nnode\n")
+                .await;
+        }
+    });
+    let pid = std::process::id();
+    let pods: Vec<PodNetwork> = ["a", "b"]
+        .iter()
+        .map(|p| PodNetwork::create(&format!("e2e-{p}-{pid}"), &[node_port]).unwrap())
+        .collect();
+    let names: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|p| format!("e2e-standin-{p}-{pid}"))
+        .collect();
+    // Stopped (and so removed) whatever happens below.
+    let _stop = StopAll(names.clone());
+    for (pod, name) in pods.iter().zip(&names) {
+        let out = tool("podman")
+            .args([
+                "run",
+                "--detach",
+                "--rm",
+                "--read-only",
+                "--cap-drop=ALL",
+                "--name",
+                name,
+            ])
+            .arg(format!("--network={}", pod.podman_network()))
+            .args([STANDIN, "--secure-port=8443"])
+            .output()
+            .unwrap();
+        ok(&out, "podman run in a pod namespace");
+    }
+    for pod in &pods {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let answer = loop {
+            if let Ok(mut s) = tokio::task::block_in_place(|| pod.connect(8443)) {
+                s.write_all(b"GET /readyz HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                break out;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing served 8443 in {}",
+                pod.path().display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let fetched = tool("podman")
+        .args(["run", "--rm", "--read-only", "--cap-drop=ALL"])
+        .arg(format!("--network={}", pods[0].podman_network()))
+        .args(["--entrypoint", "/bin/busybox", STANDIN, "wget", "-qO-"])
+        .arg(format!("http://127.0.0.1:{node_port}/"))
+        .output()
+        .unwrap();
+    assert_eq!(ok(&fetched, "wget from inside the pod"), "node\n");
+}
+
+/// Stops the named containers when dropped.
+struct StopAll(Vec<String>);
+
+impl Drop for StopAll {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = tool("podman").args(["stop", "--time=5", name]).output();
+        }
+    }
+}

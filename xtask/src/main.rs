@@ -49,6 +49,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/runc", "runc"),
     // The stand-in images' shell and coreutils (deploy/images/standin.Containerfile).
     ("/bin/busybox", "busybox-static"),
+    // `ip netns`: a network namespace per pod (devcluster's runner::netns).
+    ("/usr/sbin/ip", "iproute2"),
 ];
 
 fn main() -> std::process::ExitCode {
