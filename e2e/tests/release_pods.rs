@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use devcluster::runner::podman::{self, ContainerRun, PodRun};
+use devcluster::runner::podman::{self, PodRun};
 use devcluster::runner::{Lookup, PodIdentity};
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_testkit::cluster as kit;
@@ -24,7 +24,7 @@ use hypershift_testkit::containers::{Podman, node_registries_conf};
 use hypershift_testkit::images::{BaseImages, PAYLOAD};
 use hypershift_testkit::{BinaryProcess, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodTemplateSpec, Secret};
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams};
 
@@ -76,16 +76,17 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
-/// What the stand-in logs for a container of the spec: its entrypoint and arguments.
-fn standin_line(component: &str, run: &ContainerRun) -> String {
-    let mut argv: Vec<String> = run
-        .args
+/// What the stand-in logs for a container of the pod spec: the spec's own `command` and `args`
+/// (not our translation of them, so the translation is checked too; the control plane's specs
+/// use no `$(VAR)`).
+fn standin_line(component: &str, container: &Container) -> String {
+    let argv: Vec<String> = container
+        .command
         .iter()
-        .find_map(|a| a.strip_prefix("--entrypoint="))
-        .map(|j| serde_json::from_str(j).unwrap())
-        .unwrap_or_default();
-    let image_at = run.args.iter().position(|a| *a == run.image).unwrap();
-    argv.extend(run.args[image_at + 1..].iter().cloned());
+        .chain(container.args.iter())
+        .flatten()
+        .cloned()
+        .collect();
     format!("standin: {component} argv {}", serde_json::Value::from(argv))
 }
 
@@ -261,7 +262,13 @@ fn pull(runtime: &Podman, workload: &str, run: &PodRun, pulled: &mut BTreeSet<St
 
 /// Runs `run`'s init containers to completion, then each container until its first log line, then
 /// stops it (SIGTERM); one outcome line per container.
-async fn run_pod(cp: &ControlPlane, runtime: &Podman, workload: &str, run: &PodRun) -> Vec<String> {
+async fn run_pod(
+    cp: &ControlPlane,
+    runtime: &Podman,
+    workload: &str,
+    template: &PodTemplateSpec,
+    run: &PodRun,
+) -> Vec<String> {
     let mut outcomes = Vec::new();
     for init in &run.init {
         let mut a = args(&["run", "--rm"]);
@@ -298,7 +305,13 @@ async fn run_pod(cp: &ControlPlane, runtime: &Podman, workload: &str, run: &PodR
         runtime.run(&args(&["rm", &name])).unwrap();
         let component = cp.component(&c.image);
         if component != "hypershift" {
-            let expected = standin_line(&component, c);
+            let spec = template
+                .spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .find(|s| s.name == c.name)
+                .unwrap();
+            let expected = standin_line(&component, spec);
             assert!(
                 logs.contains(&expected),
                 "{workload}/{}: the stand-in did not log the spec's command:\n{logs}\nexpected {expected}",
@@ -335,7 +348,7 @@ async fn every_control_plane_container_starts_from_its_release_image_pulled_thro
         let run = podman::plan(template, &identity, &objects, &|v| pod_dir.join(v), "none").unwrap();
         devcluster::runner::materialise(&pod_dir, &run.volumes, 0o777).unwrap();
         pull(&runtime, workload, &run, &mut pulled);
-        outcomes.extend(run_pod(&cp, &runtime, workload, &run).await);
+        outcomes.extend(run_pod(&cp, &runtime, workload, template, &run).await);
     }
     let report = outcomes.join("\n");
     for line in &outcomes {
