@@ -63,6 +63,9 @@ pub struct App {
     pub server_address: String,
     /// Every distinct resource request made, by client (see [`Audit`]).
     pub audit: Arc<Audit>,
+    /// Where the kubelet writes container logs (`<ns>/<pod>/<container>[.previous].log`), served
+    /// by `pods/{name}/log`.
+    pub pod_logs: std::path::PathBuf,
 }
 
 /// One kind of resource request, as RBAC sees it: who (the `User-Agent`'s product, e.g.
@@ -420,6 +423,14 @@ impl Call<'_> {
         if !rt.namespaced && target.namespace.is_some() {
             return Err(ApiError::no_such_resource());
         }
+        if target.sub == Some("log") && group.is_empty() && rt.plural == "pods" {
+            self.audit(group, &rt.plural, target.sub, true, false);
+            return self.pod_log(
+                &rt,
+                target.namespace.unwrap_or_default(),
+                target.name.unwrap_or_default(),
+            );
+        }
         let sub = match target.sub {
             None => Sub::Main,
             Some("status") if rt.status => Sub::Status,
@@ -494,6 +505,88 @@ impl Call<'_> {
                 self.method
             ))),
         }
+    }
+
+    /// `GET pods/{name}/log`: the container's log as the kubelet wrote it (`container`,
+    /// `previous`, `tailLines`, `limitBytes`; `follow` returns what there is and ends).
+    fn pod_log(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Response, ApiError> {
+        if self.method != Method::GET {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} is not supported on pods/log",
+                self.method
+            )));
+        }
+        let pod = self.app.store.read(|st| ops::get(st, rt, ns, name))?;
+        let names: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(pod["spec"]["initContainers"].as_array().into_iter().flatten())
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        let container = match self.query.get("container") {
+            Some(c) if names.contains(&c.as_str()) => c.clone(),
+            Some(c) => {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
+            }
+            None => {
+                let main: Vec<&str> = pod["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["name"].as_str())
+                    .collect();
+                let [only] = main.as_slice() else {
+                    return Err(ApiError::bad_request(format!(
+                        "a container name must be specified for pod {name}, choose one of: [{}]",
+                        main.join(" ")
+                    )));
+                };
+                (*only).to_owned()
+            }
+        };
+        let previous = flag(self.query, "previous");
+        let file = self.app.pod_logs.join(ns).join(name).join(if previous {
+            format!("{container}.previous.log")
+        } else {
+            format!("{container}.log")
+        });
+        let Ok(mut bytes) = std::fs::read(&file) else {
+            if previous {
+                return Err(ApiError::bad_request(format!(
+                    "previous terminated container \"{container}\" in pod \"{name}\" not found"
+                )));
+            }
+            let reason = ["containerStatuses", "initContainerStatuses"]
+                .iter()
+                .flat_map(|k| pod["status"][*k].as_array().into_iter().flatten())
+                .find(|s| s["name"] == container.as_str())
+                .and_then(|s| s["state"]["waiting"]["reason"].as_str())
+                .unwrap_or("ContainerCreating")
+                .to_owned();
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+            )));
+        };
+        if let Some(n) = self.query.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(n);
+            let mut tail = lines[start..].join("\n");
+            if !tail.is_empty() {
+                tail.push('\n');
+            }
+            bytes = tail.into_bytes();
+        }
+        if let Some(n) = self.query.get("limitBytes").and_then(|n| n.parse::<usize>().ok()) {
+            bytes.truncate(n);
+        }
+        let mut r = Response::new(Body::from(bytes));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        Ok(r)
     }
 
     fn answer(

@@ -60,6 +60,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{ApiError, StartError};
 pub use http::AuditEntry;
+pub use runner::kubelet::{Kubelet, KubeletOptions, Node};
 pub use runner::{Runner, RunnerOptions};
 
 /// How clients authenticate.
@@ -96,6 +97,9 @@ pub struct DevClusterOptions {
     pub default_watch_timeout: Duration,
     /// Run our binaries for Deployments, if set.
     pub runner: Option<RunnerOptions>,
+    /// Run every Deployment and StatefulSet as Pods of real containers (the container runtime),
+    /// if set; with `runner` too, the workloads the runner runs are left to it.
+    pub kubelet: Option<KubeletOptions>,
 }
 
 impl Default for DevClusterOptions {
@@ -111,6 +115,7 @@ impl Default for DevClusterOptions {
             bookmark_interval: settings.bookmark_interval,
             default_watch_timeout: settings.default_watch_timeout,
             runner: None,
+            kubelet: None,
         }
     }
 }
@@ -129,8 +134,30 @@ pub struct DevCluster {
     server: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
     runner: Option<Runner>,
+    kubelet: Option<Kubelet>,
     _temp: Option<tempfile::TempDir>,
     audit: Arc<http::Audit>,
+}
+
+/// The state directory asked for (created), or a fresh temporary one (kept alive by the guard).
+fn state_dir(asked: Option<&Path>) -> Result<(PathBuf, Option<tempfile::TempDir>), StartError> {
+    if let Some(d) = asked {
+        std::fs::create_dir_all(d).map_err(|source| StartError::File {
+            action: "create directory",
+            path: d.to_path_buf(),
+            source,
+        })?;
+        return Ok((d.to_path_buf(), None));
+    }
+    let t = tempfile::Builder::new()
+        .prefix("devcluster-")
+        .tempdir()
+        .map_err(|source| StartError::File {
+            action: "create directory",
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    Ok((t.path().to_path_buf(), Some(t)))
 }
 
 /// The namespaces every cluster starts with.
@@ -139,24 +166,7 @@ const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "
 impl DevCluster {
     /// Starts the server, writes the kubeconfig and (if asked) starts the runner.
     pub async fn start(options: DevClusterOptions) -> Result<Self, StartError> {
-        let (state_dir, temp) = if let Some(d) = &options.state_dir {
-            std::fs::create_dir_all(d).map_err(|source| StartError::File {
-                action: "create directory",
-                path: d.clone(),
-                source,
-            })?;
-            (d.clone(), None)
-        } else {
-            let t = tempfile::Builder::new()
-                .prefix("devcluster-")
-                .tempdir()
-                .map_err(|source| StartError::File {
-                    action: "create directory",
-                    path: std::env::temp_dir(),
-                    source,
-                })?;
-            (t.path().to_path_buf(), Some(t))
-        };
+        let (state_dir, temp) = state_dir(options.state_dir.as_deref())?;
         let token = match &options.auth {
             Auth::None => None,
             Auth::RandomToken => Some(meta::random_token()),
@@ -198,6 +208,7 @@ impl DevCluster {
                 ..http::Settings::default()
             },
             server_address: addr.to_string(),
+            pod_logs: state_dir.join("kubelet").join("logs"),
         });
         let (stop, stop_rx) = tokio_watch::channel(false);
         let server = tokio::spawn(server::serve(listener, http::router(app), tls_config, stop_rx));
@@ -223,9 +234,13 @@ impl DevCluster {
             server: Some(server),
             gc,
             runner: None,
+            kubelet: None,
             _temp: temp,
             audit,
         };
+        if let Some(kubelet_options) = options.kubelet {
+            cluster.start_kubelet(kubelet_options, options.runner.as_ref(), addr.port())?;
+        }
         if let Some(runner_options) = options.runner {
             cluster.runner = Some(Runner::start(
                 cluster.client.clone(),
@@ -235,6 +250,30 @@ impl DevCluster {
             )?);
         }
         Ok(cluster)
+    }
+
+    /// Starts the kubelet; the process runner's workloads (if any) are left to it.
+    fn start_kubelet(
+        &mut self,
+        mut options: KubeletOptions,
+        runner: Option<&RunnerOptions>,
+        port: u16,
+    ) -> Result<(), StartError> {
+        if let Some(r) = runner {
+            options.process_binaries.clone_from(&r.binaries);
+        }
+        let api = runner::kubelet::ApiAccess {
+            port,
+            token: self.token.clone(),
+            ca_pem: self.ca_pem.clone(),
+        };
+        self.kubelet = Some(Kubelet::start(
+            self.client.clone(),
+            api,
+            &self.state_dir.join("kubelet"),
+            options,
+        )?);
+        Ok(())
     }
 
     /// `https://127.0.0.1:PORT` (or `http://…` without TLS).
@@ -283,8 +322,16 @@ impl DevCluster {
         self.runner.as_ref()
     }
 
-    /// Stops the runner's processes (gracefully), then the server; waits for both.
+    /// The kubelet (container runtime), if started.
+    pub fn kubelet(&self) -> Option<&Kubelet> {
+        self.kubelet.as_ref()
+    }
+
+    /// Stops the runner's processes and the kubelet's pods (gracefully), then the server.
     pub async fn shutdown(mut self) {
+        if let Some(kubelet) = self.kubelet.take() {
+            kubelet.shutdown().await;
+        }
         if let Some(runner) = self.runner.take() {
             runner.shutdown().await;
         }

@@ -23,10 +23,136 @@ pub fn table(rt: &ResourceType, objects: &[&Value], rv: &str, cont: Option<&str>
     t
 }
 
+/// The columns the API server prints for a built-in kind besides `Name` and `Age`:
+/// (name, description), and each object's cells for them.
+fn builtin_columns(rt: &ResourceType) -> &'static [(&'static str, &'static str)] {
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Pod") => &[
+            (
+                "Ready",
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            ("Status", "The aggregate status of the containers in this pod."),
+            (
+                "Restarts",
+                "The number of times the containers in this pod have been restarted.",
+            ),
+        ],
+        ("apps", "Deployment") => &[
+            ("Ready", "Number of the pod with ready state"),
+            (
+                "Up-to-date",
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            (
+                "Available",
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
+        ],
+        ("apps", "StatefulSet") => &[("Ready", "Number of the pod with ready state")],
+        _ => &[],
+    }
+}
+
+fn builtin_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Pod") => {
+            let statuses = o["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
+            let ready = statuses.iter().filter(|c| c["ready"] == true).count();
+            let restarts: i64 = statuses.iter().map(|c| int(&c["restartCount"])).sum();
+            vec![
+                json!(format!("{ready}/{total}")),
+                json!(pod_status(o)),
+                json!(restarts),
+            ]
+        }
+        ("apps", "Deployment") => {
+            let s = &o["status"];
+            vec![
+                json!(format!(
+                    "{}/{}",
+                    int(&s["readyReplicas"]),
+                    int(&o["spec"]["replicas"])
+                )),
+                json!(int(&s["updatedReplicas"])),
+                json!(int(&s["availableReplicas"])),
+            ]
+        }
+        ("apps", "StatefulSet") => vec![json!(format!(
+            "{}/{}",
+            int(&o["status"]["readyReplicas"]),
+            int(&o["spec"]["replicas"])
+        ))],
+        _ => Vec::new(),
+    }
+}
+
+/// kubectl's STATUS column for a pod: `Terminating`, `Init:N/M`, `Init:<reason>`, a waiting or
+/// terminated container's reason, else the phase.
+fn pod_status(o: &Value) -> String {
+    if o["metadata"]["deletionTimestamp"].is_string() {
+        return "Terminating".into();
+    }
+    let mut reason = o["status"]["reason"]
+        .as_str()
+        .or_else(|| o["status"]["phase"].as_str())
+        .unwrap_or("Pending")
+        .to_owned();
+    let inits = o["status"]["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (i, c) in inits.iter().enumerate() {
+        let state = &c["state"];
+        if state["terminated"]["exitCode"] == 0 {
+            continue;
+        }
+        return if state["terminated"].is_object() {
+            format!(
+                "Init:{}",
+                state["terminated"]["reason"].as_str().unwrap_or("Error")
+            )
+        } else if let Some(w) = state["waiting"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
+            format!("Init:{w}")
+        } else {
+            format!("Init:{i}/{}", inits.len())
+        };
+    }
+    for c in o["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+    {
+        if let Some(w) = c["state"]["waiting"]["reason"].as_str().filter(|r| !r.is_empty()) {
+            w.clone_into(&mut reason);
+        } else if let Some(t) = c["state"]["terminated"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+        {
+            t.clone_into(&mut reason);
+        }
+    }
+    reason
+}
+
 fn columns(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
+    for (name, description) in builtin_columns(rt) {
+        cols.push(
+            json!({"name": name, "type": "string", "format": "", "description": description, "priority": 0}),
+        );
+    }
     for (name, kind, _) in &rt.printer_columns {
         if name != "Age" {
             cols.push(json!({"name": name, "type": kind, "format": "", "description": "", "priority": 0}));
@@ -38,6 +164,7 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
 
 fn row(rt: &ResourceType, o: &Value) -> Value {
     let mut cells = vec![o["metadata"]["name"].clone()];
+    cells.extend(builtin_cells(rt, o));
     for (name, _, path) in &rt.printer_columns {
         if name == "Age" {
             continue;
@@ -126,5 +253,32 @@ mod tests {
         assert_eq!(t["rows"][0]["cells"][0], "c");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pods_print_ready_status_and_restarts_as_kubectl_shows_them() {
+        let rt = Registry::new().get("", "pods").unwrap();
+        let pulling = json!({"metadata": {"name": "etcd-0"},
+            "spec": {"containers": [{"name": "etcd"}]},
+            "status": {"phase": "Pending", "containerStatuses": [
+                {"name": "etcd", "ready": false, "restartCount": 0,
+                 "state": {"waiting": {"reason": "ImagePullBackOff", "message": "m"}}}]}});
+        let t = table(&rt, &[&pulling], "5", None);
+        assert_eq!(t["rows"][0]["cells"][1], "0/1");
+        assert_eq!(t["rows"][0]["cells"][2], "ImagePullBackOff");
+        let init = json!({"metadata": {"name": "cvo"},
+            "spec": {"containers": [{"name": "cvo"}]},
+            "status": {"phase": "Pending", "initContainerStatuses": [
+                {"name": "a", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+                {"name": "b", "state": {"running": {}}}]}});
+        assert_eq!(pod_status(&init), "Init:1/2");
+        let running = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "c", "ready": true, "restartCount": 2, "state": {"running": {}}}]}});
+        let t = table(&rt, &[&running], "5", None);
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["p", "1/1", "Running", 2, t["rows"][0]["cells"][4]])
+        );
     }
 }

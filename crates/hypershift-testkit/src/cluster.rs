@@ -175,3 +175,22 @@ pub fn api_addr(cluster: &devcluster::DevCluster) -> Result<std::net::SocketAddr
         .parse()
         .with_context(|| format!("the cluster URL {url} has no host:port address"))
 }
+
+/// `kubectl --kubeconfig KUBECONFIG ARGS…` (kubectl as an outside client), its output.
+///
+/// # Panics
+/// When kubectl is missing: it comes with these machines (do not install Debian's
+/// kubernetes-client, it conflicts), so a missing one fails loudly.
+pub fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output();
+    match out {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "kubectl is missing ({e}): it comes with these machines at /usr/bin/kubectl; do not install Debian's kubernetes-client"
+        ),
+    }
+}

@@ -97,7 +97,21 @@ impl Podman {
         })
     }
 
-    /// `podman` with the store and configuration, and nothing from the user's environment.
+    /// The node as devcluster's kubelet takes it: this store, the project's containers.conf,
+    /// the registries.conf, the pull secret as the node's global auth file, the CA.
+    pub fn kubelet_node(&self) -> devcluster::Node {
+        devcluster::Node {
+            podman: PODMAN.into(),
+            containers_conf: Some(crate::workspace_root().join("deploy/images/containers.conf")),
+            store: self.dir.clone(),
+            registries_conf: self.node.registries_conf.clone(),
+            auth_file: Some(self.node.auth_file.clone()),
+            cert_dir: Some(self.node.cert_dir.clone()),
+        }
+    }
+
+    /// `podman` with the store and configuration, and nothing from the user's environment
+    /// (devcluster's [`devcluster::Node::command`], the kubelet's own).
     ///
     /// # Panics
     /// When podman is missing: the message says how to install it.
@@ -106,23 +120,7 @@ impl Podman {
             Path::new(PODMAN).is_file(),
             "{PODMAN} is missing: install Debian's podman and runc (`cargo xtask setup` does)"
         );
-        let mut c = Command::new(PODMAN);
-        c.env(
-            "CONTAINERS_CONF",
-            crate::workspace_root().join("deploy/images/containers.conf"),
-        )
-        .env("HOME", &self.node.home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("REGISTRY_AUTH_FILE")
-        // containers/image's own override of /etc/containers/registries.conf.
-        .env("CONTAINERS_REGISTRIES_CONF", &self.node.registries_conf)
-        .arg("--root")
-        .arg(self.dir.join("storage"))
-        .arg("--runroot")
-        .arg(self.dir.join("run"))
-        .args(["--storage-driver", "vfs"]);
-        c
+        self.kubelet_node().command()
     }
 
     /// `podman pull IMAGE` with the node's auth file and CA.
@@ -130,7 +128,7 @@ impl Podman {
     /// # Errors
     /// When podman cannot run (a failed pull is an `Ok` with a failed status).
     pub fn pull(&self, image: &str) -> Result<Output> {
-        std::fs::create_dir_all(&self.node.home)?;
+        std::fs::create_dir_all(self.dir.join("home"))?;
         self.command()
             .args(["pull", "--quiet", "--authfile"])
             .arg(&self.node.auth_file)
@@ -146,7 +144,7 @@ impl Podman {
     /// # Errors
     /// When podman cannot run.
     pub fn run(&self, args: &[String]) -> Result<Output> {
-        std::fs::create_dir_all(&self.node.home)?;
+        std::fs::create_dir_all(self.dir.join("home"))?;
         self.command().args(args).output().context("running podman")
     }
 }

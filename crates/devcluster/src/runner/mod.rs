@@ -23,6 +23,7 @@
 //! ports. Deployments with other images are left alone: nothing runs them and their status is
 //! not touched.
 
+pub mod kubelet;
 pub mod netns;
 mod plan;
 pub mod podman;

@@ -33,6 +33,8 @@ pub struct ContainerRun {
     pub name: String,
     /// The image, exactly as the spec names it.
     pub image: String,
+    /// podman's name for the container (`--name`).
+    pub container: String,
     /// `podman run` arguments after `run` (options, the image, the arguments).
     pub args: Vec<String>,
     /// Whether the pod spec asks for a non-root user (`runAsNonRoot`): the caller refuses to start
@@ -61,6 +63,36 @@ pub fn plan(
     volume_dir: &dyn Fn(&str) -> PathBuf,
     network: &str,
 ) -> Result<PodRun, String> {
+    plan_with(template, pod, lookup, volume_dir, network, &PodExtras::default())
+}
+
+/// What a kubelet adds to every container of a pod besides its spec: environment set before
+/// the container's own (which wins: service links, `KUBERNETES_SERVICE_*`), read-only mounts
+/// (the service-account token), and options for `podman run` (`--rm`, `--hostname`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodExtras {
+    /// Variables given before the container's `env`/`envFrom`.
+    pub env: Vec<(String, String)>,
+    /// (host directory, container path), mounted read-only unless the spec mounts that path.
+    pub mounts: Vec<(PathBuf, String)>,
+    /// Options placed first.
+    pub options: Vec<String>,
+    /// Container names are `<prefix><container>` (default: `<pod>-<container>`).
+    pub name_prefix: Option<String>,
+}
+
+/// [`plan`] with what the kubelet adds.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_with(
+    template: &PodTemplateSpec,
+    pod: &PodIdentity<'_>,
+    lookup: &dyn Lookup,
+    volume_dir: &dyn Fn(&str) -> PathBuf,
+    network: &str,
+    extras: &PodExtras,
+) -> Result<PodRun, String> {
     let spec = template.spec.as_ref().ok_or("the pod template has no spec")?;
     let mut volumes = BTreeMap::new();
     let mut paths = BTreeMap::new();
@@ -88,7 +120,7 @@ pub fn plan(
         paths: &paths,
         read_only: &read_only,
     };
-    let run = |c: &Container| container(spec, c, pod, lookup, &mounts, network);
+    let run = |c: &Container| container(spec, c, pod, lookup, &mounts, network, extras);
     Ok(PodRun {
         volumes,
         init: spec
@@ -114,6 +146,7 @@ fn container(
     lookup: &dyn Lookup,
     mounts: &Mounts<'_>,
     network: &str,
+    extras: &PodExtras,
 ) -> Result<ContainerRun, String> {
     let image = c
         .image
@@ -121,12 +154,17 @@ fn container(
         .filter(|i| !i.is_empty())
         .ok_or_else(|| format!("container {}: no image", c.name))?;
     let env = plan::container_env(c, spec.service_account_name.as_deref(), pod, lookup)?;
-    let mut args = vec![
+    let container = extras.name_prefix.as_ref().map_or_else(
+        || format!("{}-{}", pod.name, c.name),
+        |p| format!("{p}{}", c.name),
+    );
+    let mut args = extras.options.clone();
+    args.extend([
         "--name".to_owned(),
-        format!("{}-{}", pod.name, c.name),
+        container.clone(),
         "--pull=never".to_owned(),
         format!("--network={network}"),
-    ];
+    ]);
     let security = merged_security(spec, c.security_context.as_ref());
     if let Some(user) = security.run_as_user {
         args.push(format!(
@@ -148,7 +186,8 @@ fn container(
             args.push(format!("--cap-add={cap}"));
         }
     }
-    for (k, v) in &env {
+    // podman keeps the last of repeated variables: the container's own win over the kubelet's.
+    for (k, v) in extras.env.iter().chain(&env) {
         args.push(format!("--env={k}={v}"));
     }
     for m in c.volume_mounts.iter().flatten() {
@@ -166,6 +205,12 @@ fn container(
             ""
         };
         args.push(format!("--volume={}:{}{ro}", host.display(), m.mount_path));
+    }
+    for (host, path) in &extras.mounts {
+        let taken = c.volume_mounts.iter().flatten().any(|m| &m.mount_path == path);
+        if !taken {
+            args.push(format!("--volume={}:{path}:ro", host.display()));
+        }
     }
     if let Some(dir) = c.working_dir.as_deref().filter(|w| !w.is_empty()) {
         args.push(format!("--workdir={dir}"));
@@ -186,6 +231,7 @@ fn container(
     Ok(ContainerRun {
         name: c.name.clone(),
         image,
+        container,
         args,
         run_as_non_root: security.run_as_non_root == Some(true),
     })
