@@ -97,6 +97,8 @@ struct ControlPlane {
     registry: TestRegistry,
     cluster: DevCluster,
     dir: tempfile::TempDir,
+    /// The management node the kubelet runs pods on.
+    node: Podman,
     /// The control-plane-operator as a process (without the kubelet; with it, it is a pod).
     _operator: Option<BinaryProcess>,
 }
@@ -167,6 +169,7 @@ impl ControlPlane {
                 registry,
                 cluster,
                 dir,
+                node,
                 _operator: None,
             };
         }
@@ -193,6 +196,7 @@ impl ControlPlane {
             registry,
             cluster,
             dir,
+            node,
             _operator: Some(operator),
         }
     }
@@ -443,6 +447,34 @@ fn cpo_deployment(image: &str, overrides: &str, ca_pem: &str) -> String {
     )
 }
 
+/// Waits until the HostedControlPlane's condition `kind` has `status` and a message containing
+/// `naming`; the message.
+async fn wait_condition(cp: &ControlPlane, kind: &str, status: &str, naming: &str) -> String {
+    use hypershift_api::hosted_control_plane::HostedControlPlane;
+    let api = Api::<HostedControlPlane>::namespaced(cp.cluster.client(), NS);
+    let deadline = Instant::now() + Duration::from_mins(2);
+    loop {
+        let hcp = api.get("example").await.unwrap();
+        let found = hcp
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .find(|c| c.type_ == kind)
+            .cloned();
+        if let Some(c) = &found
+            && c.status == status
+            && c.message.contains(naming)
+        {
+            return c.message.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "HostedControlPlane condition {kind}={status} naming {naming:?} not within 2 minutes: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Whether `pod` is the pod of `workload` (`<name>-<template hash>` or `<name>-0`).
 fn pod_of(pod: &str, workload: &str) -> bool {
     pod.strip_prefix(workload)
@@ -590,6 +622,33 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
         .find(|l| l.starts_with("control-plane-operator "))
         .unwrap();
     assert!(cpo_row.split_whitespace().nth(1) == Some("1/1"), "{deployments}");
+
+    // Change the world: the etcd image leaves the mirror, and the node loses its copy (image
+    // garbage collection). The container is gone, its restart pulls, the pull fails: the pod
+    // shows it, and so does the HostedControlPlane, naming the image.
+    wait_condition(&cp, "EtcdAvailable", "True", "").await;
+    let etcd = cp.release.components["etcd"].digest.clone();
+    let etcd_image = format!("{SOURCE_COMPONENTS}@{etcd}");
+    let mirrored = format!("{}@{etcd}", SyntheticRelease::mirror_components_repo(&cp.registry.host));
+    let out = cp.node.node.delete(&mirrored).unwrap();
+    assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
+    let out = cp.node.command().args(["rmi", "--force", &etcd_image]).output().unwrap();
+    assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
+    wait_pods(&cp, "etcd-0 unable to pull its image", |rows| {
+        rows.get("etcd-0")
+            .is_some_and(|(_, status, _)| status == "ErrImagePull" || status == "ImagePullBackOff")
+    })
+    .await;
+    let condition = wait_condition(&cp, "EtcdAvailable", "False", &etcd_image).await;
+    eprintln!("EtcdAvailable=False: {condition}");
+    wait_condition(&cp, "Available", "False", &etcd_image).await;
+    // The image comes back to the mirror: the next retry pulls it, and it converges.
+    cp.release.push(&cp.registry).await.unwrap();
+    wait_pods(&cp, "etcd-0 Running again", |rows| {
+        rows.get("etcd-0").is_some_and(|(ready, status, _)| status == "Running" && ready == "1/1")
+    })
+    .await;
+    wait_condition(&cp, "EtcdAvailable", "True", "").await;
 
     // An image the mirror does not have: ErrImagePull, then ImagePullBackOff, with the
     // runtime's message naming the mirror; the Deployment says so. The source is never tried.

@@ -37,6 +37,21 @@ impl NodeRuntime {
         })
     }
 
+    /// `skopeo delete docker://<reference>` (a manifest leaves a registry; `reference` names the
+    /// registry itself, not a source the registries.conf maps).
+    ///
+    /// # Errors
+    /// When skopeo is missing or cannot run (a failed delete is an `Ok` with a failed status).
+    pub fn delete(&self, reference: &str) -> Result<Output> {
+        self.skopeo(|c| {
+            c.args(["delete", "--authfile"])
+                .arg(&self.auth_file)
+                .arg("--cert-dir")
+                .arg(&self.cert_dir)
+                .arg(format!("docker://{reference}"));
+        })
+    }
+
     fn skopeo(&self, args: impl FnOnce(&mut Command)) -> Result<Output> {
         ensure!(
             Path::new(SKOPEO).is_file(),

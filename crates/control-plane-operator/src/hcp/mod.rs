@@ -85,10 +85,19 @@ pub async fn run(ctx: Arc<Context>) {
     let owned = watcher::Config::default().labels(&hypershift_support::meta::managed_by_selector(
         crate::FIELD_MANAGER,
     ));
+    // A pod that cannot get its image changes no workload status (only its own): its conditions
+    // name the image, so such pods bring the control plane back for a look.
+    let hcp = reflector::ObjectRef::<HostedControlPlane>::new(&ctx.name).within(&ns);
+    let pulls = move |pod: k8s_openapi::api::core::v1::Pod| dereference::has_image_problem(&pod).then(|| hcp.clone());
     Controller::for_stream(hcps, reader)
         .with_config(controller::Config::default().concurrency(1))
         .owns(Api::<Deployment>::namespaced(client.clone(), &ns), owned.clone())
-        .owns(Api::<StatefulSet>::namespaced(client, &ns), owned)
+        .owns(Api::<StatefulSet>::namespaced(client.clone(), &ns), owned)
+        .watches(
+            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client, &ns),
+            watcher::Config::default(),
+            pulls,
+        )
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {

@@ -3,8 +3,10 @@
 //! changes.
 //!
 //! Availability is read from the workloads' own status, which only something that runs them
-//! writes: under devcluster's runner only our binaries run, so the components report
-//! `WaitingForAvailable` there, truthfully.
+//! writes: under devcluster's process runner only our binaries run, so the components report
+//! `WaitingForAvailable` there, truthfully; under its kubelet (or a real cluster) they run. A
+//! workload whose pod cannot get an image has the container, the image and the runtime's message
+//! in its condition and in `Available`.
 
 use std::collections::BTreeMap;
 
@@ -91,7 +93,10 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
             Some(false) => Wanted::falsy(
                 c.condition,
                 "WaitingForAvailable",
-                format!("{} has no available replica", c.name),
+                match d.image_problems.get(c.name) {
+                    Some(problem) => format!("{} has no available replica: {problem}", c.name),
+                    None => format!("{} has no available replica", c.name),
+                },
             ),
             None => Wanted::falsy(c.condition, "NotFound", format!("{} is not rendered", c.name)),
         });
@@ -108,11 +113,16 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
             .filter(|c| available.get(c.name) != Some(&true))
             .map(|c| c.name)
             .collect();
+        // An image that cannot be pulled is named here too (the HostedCluster shows this one).
+        let problems: String = waiting
+            .iter()
+            .filter_map(|w| d.image_problems.get(*w).map(|p| format!("; {w}: {p}")))
+            .collect();
         Wanted::falsy(
             "Available",
             "WaitingForAvailable",
             format!(
-                "{up} of {} components available; waiting for {}",
+                "{up} of {} components available; waiting for {}{problems}",
                 COMPONENTS.len(),
                 waiting.join(", ")
             ),

@@ -245,6 +245,7 @@ mod olm {
             available: BTreeMap::new(),
             catalogs: Some(inputs),
             current_images: BTreeMap::new(),
+            image_problems: BTreeMap::new(),
             image_stream: None,
         }
     }

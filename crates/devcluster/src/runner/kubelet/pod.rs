@@ -60,12 +60,22 @@ struct Task {
     dir: PathBuf,
     logs: PathBuf,
     stop: watch::Receiver<bool>,
+    /// Image → pull policy (`Always`, `IfNotPresent`, `Never`), as the API defaults it.
+    policies: BTreeMap<String, String>,
+    /// The pod's auth file for pulls.
+    auth: Option<PathBuf>,
 }
 
 /// A running container.
 struct Live {
     child: Option<Child>,
     next_start: Option<Instant>,
+    /// Started before: a restart makes sure of the image first, as a kubelet does at every
+    /// container start (the node may have lost it).
+    started_once: bool,
+    pull_failures: u32,
+    /// When an ErrImagePull turns into ImagePullBackOff, and its message.
+    pull_backoff: Option<(Instant, String)>,
     readiness: Option<(Check, Instant, u32, u32)>,
     liveness: Option<(Check, Instant, u32)>,
 }
@@ -97,6 +107,8 @@ pub(in crate::runner) async fn run(
         dir,
         logs,
         stop,
+        policies: BTreeMap::new(),
+        auth: None,
     };
     if !task.create_object().await {
         return;
@@ -298,6 +310,9 @@ impl Task {
             live.push(Live {
                 child: None,
                 next_start: Some(started),
+                started_once: false,
+                pull_failures: 0,
+                pull_backoff: None,
                 readiness: probe(&c.readiness_probe).map(|p| {
                     let due = started + p.initial_delay;
                     (p, due, 0, 0)
@@ -497,7 +512,7 @@ impl Task {
     /// ErrImagePull/ImagePullBackOff and backoff on failure; false when stopped.
     async fn pull_images(&mut self, run: &PodRun) -> bool {
         let spec = self.input.template.spec.clone().unwrap_or_default();
-        let policies: BTreeMap<String, String> = spec
+        self.policies = spec
             .init_containers
             .iter()
             .flatten()
@@ -512,83 +527,80 @@ impl Task {
                 )
             })
             .collect();
+        self.auth = self.auth_file();
         let mut images: Vec<&str> = Vec::new();
         for c in run.init.iter().chain(&run.containers) {
             if !images.contains(&c.image.as_str()) {
                 images.push(&c.image);
             }
         }
-        let auth = self.auth_file();
         for image in images {
-            let policy = policies
-                .get(image)
-                .map_or("IfNotPresent", String::as_str)
-                .to_owned();
             let mut attempt = 0;
-            loop {
-                if policy != "Always"
-                    && let Some(id) = image_id(&self.ctx.options.node, image).await
-                {
-                    let msg = format!("Container image \"{image}\" already present on machine");
-                    self.event("Normal", "Pulled", &msg, None).await;
-                    self.set_image_id(image, &id);
-                    break;
-                }
-                if policy == "Never" {
-                    let msg = format!("Container image \"{image}\" is not present with pull policy of Never");
-                    self.status.waiting_for_image(image, "ErrImageNeverPull", &msg);
-                    self.event("Warning", "ErrImageNeverPull", &msg, None).await;
-                    self.write().await;
-                } else {
-                    self.event("Normal", "Pulling", &format!("Pulling image \"{image}\""), None)
-                        .await;
-                    let began = Instant::now();
-                    match pull(&self.ctx.options.node, image, auth.as_deref()).await {
-                        Ok(id) => {
-                            let msg = format!(
-                                "Successfully pulled image \"{image}\" in {:.3}s",
-                                began.elapsed().as_secs_f64()
-                            );
-                            info!(namespace = %self.input.namespace, pod = %self.input.name, %image, "pulled");
-                            self.event("Normal", "Pulled", &msg, None).await;
-                            self.set_image_id(image, &id);
-                            break;
-                        }
-                        Err(why) => {
-                            warn!(namespace = %self.input.namespace, pod = %self.input.name, %image, error = %why, "pull failed");
-                            let msg = format!("Failed to pull image \"{image}\": {why}");
-                            self.status.waiting_for_image(image, "ErrImagePull", &msg);
-                            self.event("Warning", "Failed", &msg, None).await;
-                            self.write().await;
-                            let delay = backoff(attempt + 1, self.ctx.options.max_backoff);
-                            attempt += 1;
-                            if !self.sleep(Duration::from_secs(1)).await {
-                                return false;
-                            }
-                            let msg = format!("Back-off pulling image \"{image}\": {why}");
-                            self.status.waiting_for_image(image, "ImagePullBackOff", &msg);
-                            self.event(
-                                "Normal",
-                                "BackOff",
-                                &format!("Back-off pulling image \"{image}\""),
-                                None,
-                            )
-                            .await;
-                            self.write().await;
-                            if !self.sleep(delay.saturating_sub(Duration::from_secs(1))).await {
-                                return false;
-                            }
-                            continue;
-                        }
-                    }
-                }
-                if !self.sleep(backoff(attempt, self.ctx.options.max_backoff)).await {
+            while let Err((reason, why)) = self.ensure_image(image).await {
+                self.status.waiting_for_image(image, reason, &why);
+                self.write().await;
+                let delay = backoff(attempt + 1, self.ctx.options.max_backoff);
+                attempt += 1;
+                if !self.sleep(Duration::from_secs(1)).await {
                     return false;
                 }
-                attempt += 1;
+                let msg = format!("Back-off pulling image \"{image}\": {why}");
+                self.status.waiting_for_image(image, "ImagePullBackOff", &msg);
+                self.event("Normal", "BackOff", &format!("Back-off pulling image \"{image}\""), None)
+                    .await;
+                self.write().await;
+                if !self.sleep(delay.saturating_sub(Duration::from_secs(1))).await {
+                    return false;
+                }
             }
         }
         true
+    }
+
+    /// One attempt to have `image` on the node, as its pull policy says (events included);
+    /// `Err((reason, message))` when it cannot be had.
+    async fn ensure_image(&mut self, image: &str) -> Result<(), (&'static str, String)> {
+        let policy = self
+            .policies
+            .get(image)
+            .map_or("IfNotPresent", String::as_str)
+            .to_owned();
+        if policy != "Always"
+            && let Some(id) = image_id(&self.ctx.options.node, image).await
+        {
+            let msg = format!("Container image \"{image}\" already present on machine");
+            self.event("Normal", "Pulled", &msg, None).await;
+            self.set_image_id(image, &id);
+            return Ok(());
+        }
+        if policy == "Never" {
+            let msg = format!("Container image \"{image}\" is not present with pull policy of Never");
+            self.event("Warning", "ErrImageNeverPull", &msg, None).await;
+            return Err(("ErrImageNeverPull", msg));
+        }
+        self.event("Normal", "Pulling", &format!("Pulling image \"{image}\""), None)
+            .await;
+        let began = Instant::now();
+        let auth = self.auth.clone();
+        match pull(&self.ctx.options.node, image, auth.as_deref()).await {
+            Ok(id) => {
+                let msg = format!(
+                    "Successfully pulled image \"{image}\" in {:.3}s",
+                    began.elapsed().as_secs_f64()
+                );
+                info!(namespace = %self.input.namespace, pod = %self.input.name, %image, "pulled");
+                self.event("Normal", "Pulled", &msg, None).await;
+                self.set_image_id(image, &id);
+                Ok(())
+            }
+            Err(why) => {
+                warn!(namespace = %self.input.namespace, pod = %self.input.name, %image, error = %why, "pull failed");
+                let msg = format!("Failed to pull image \"{image}\": {why}");
+                self.event("Warning", "Failed", &msg, None).await;
+                // The status carries the runtime's own words, as a kubelet's does.
+                Err(("ErrImagePull", why))
+            }
+        }
     }
 
     fn set_image_id(&mut self, image: &str, id: &str) {
@@ -777,8 +789,27 @@ impl Task {
                     self.crash_loop(which, &c.name, delay).await;
                     l.next_start = Some(now + delay);
                 }
+                if let Some((at, msg)) = &l.pull_backoff
+                    && *at <= now
+                {
+                    self.status.set_waiting(which, "ImagePullBackOff", msg);
+                    l.pull_backoff = None;
+                }
                 if l.child.is_none() && l.next_start.is_some_and(|t| t <= now) {
                     l.next_start = None;
+                    if l.started_once
+                        && let Err((reason, why)) = self.ensure_image(&c.image).await
+                    {
+                        self.status.set_waiting(which, reason, &why);
+                        let delay = backoff(l.pull_failures + 1, self.ctx.options.max_backoff);
+                        l.pull_failures += 1;
+                        let msg = format!("Back-off pulling image \"{}\": {why}", c.image);
+                        l.pull_backoff = Some((now + Duration::from_secs(1), msg));
+                        l.next_start = Some(now + delay);
+                        continue;
+                    }
+                    l.pull_failures = 0;
+                    l.started_once = true;
                     match self.spawn(c) {
                         Ok(child) => {
                             l.child = Some(child);
