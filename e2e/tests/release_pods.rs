@@ -20,7 +20,7 @@ use devcluster::runner::podman::{self, PodRun};
 use devcluster::runner::{Lookup, PodIdentity};
 use devcluster::{DevCluster, DevClusterOptions, KubeletOptions};
 use hypershift_testkit::cluster as kit;
-use hypershift_testkit::containers::{Podman, node_registries_conf};
+use hypershift_testkit::containers::{NodeConfig, Podman, node_registries_conf};
 use hypershift_testkit::images::{BaseImages, PAYLOAD};
 use hypershift_testkit::{BinaryProcess, SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -99,6 +99,8 @@ struct ControlPlane {
     dir: tempfile::TempDir,
     /// The management node the kubelet runs pods on.
     node: Podman,
+    /// Its registries.conf, following the cluster's mirror sets.
+    _node_config: NodeConfig,
     /// The control-plane-operator as a process (without the kubelet; with it, it is a pod).
     _operator: Option<BinaryProcess>,
 }
@@ -156,8 +158,9 @@ impl ControlPlane {
         );
         kit::apply_yaml(&client, "e2e", &yaml).await.unwrap();
         // What the machine-config-operator does on OpenShift nodes.
-        let conf = node_registries_conf(&client).await.unwrap();
-        std::fs::write(&node.node.registries_conf, conf).unwrap();
+        let node_config = NodeConfig::spawn(client.clone(), node.node.registries_conf.clone())
+            .await
+            .unwrap();
         std::fs::write(dir.path().join("registry-ca.pem"), &registry.ca_pem).unwrap();
         let overrides = SyntheticRelease::image_overrides_env(&registry.host);
         if runtime == Runtime::Kubelet {
@@ -170,6 +173,7 @@ impl ControlPlane {
                 cluster,
                 dir,
                 node,
+                _node_config: node_config,
                 _operator: None,
             };
         }
@@ -197,6 +201,7 @@ impl ControlPlane {
             cluster,
             dir,
             node,
+            _node_config: node_config,
             _operator: Some(operator),
         }
     }
@@ -629,10 +634,18 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
     wait_condition(&cp, "EtcdAvailable", "True", "").await;
     let etcd = cp.release.components["etcd"].digest.clone();
     let etcd_image = format!("{SOURCE_COMPONENTS}@{etcd}");
-    let mirrored = format!("{}@{etcd}", SyntheticRelease::mirror_components_repo(&cp.registry.host));
+    let mirrored = format!(
+        "{}@{etcd}",
+        SyntheticRelease::mirror_components_repo(&cp.registry.host)
+    );
     let out = cp.node.node.delete(&mirrored).unwrap();
     assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
-    let out = cp.node.command().args(["rmi", "--force", &etcd_image]).output().unwrap();
+    let out = cp
+        .node
+        .command()
+        .args(["rmi", "--force", &etcd_image])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
     wait_pods(&cp, "etcd-0 unable to pull its image", |rows| {
         rows.get("etcd-0")
@@ -645,13 +658,55 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
     // The image comes back to the mirror: the next retry pulls it, and it converges.
     cp.release.push(&cp.registry).await.unwrap();
     wait_pods(&cp, "etcd-0 Running again", |rows| {
-        rows.get("etcd-0").is_some_and(|(ready, status, _)| status == "Running" && ready == "1/1")
+        rows.get("etcd-0")
+            .is_some_and(|(ready, status, _)| status == "Running" && ready == "1/1")
     })
     .await;
     wait_condition(&cp, "EtcdAvailable", "True", "").await;
 
+    // The IDMS moves to a new mirror host: the node's registries.conf follows it (as the MCO
+    // renders it), and the next pull goes there with nothing restarted. The old mirror loses
+    // the image, so only the new one can serve it.
+    let second = TestRegistry::start();
+    cp.release.push(&second).await.unwrap();
+    std::fs::write(cp.node.node.cert_dir.join("second.crt"), &second.ca_pem).unwrap();
+    let mut auth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cp.node.node.auth_file).unwrap()).unwrap();
+    let extra: serde_json::Value = serde_json::from_slice(&second.pull_secret_json()).unwrap();
+    auth["auths"][&second.host] = extra["auths"][&second.host].clone();
+    std::fs::write(&cp.node.node.auth_file, auth.to_string()).unwrap();
+    let idms = SyntheticRelease::idms_yaml("release-mirror", &second.host, true);
+    kit::apply_yaml(&cp.cluster.client(), "e2e", &idms).await.unwrap();
+    let deadline = Instant::now() + WITHIN;
+    while !std::fs::read_to_string(&cp.node.node.registries_conf)
+        .unwrap()
+        .contains(&second.host)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the node's registries.conf did not follow the IDMS"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = pod_rows(&cp)["etcd-0"].2;
+    let out = cp.node.node.delete(&mirrored).unwrap();
+    assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
+    let out = cp
+        .node
+        .command()
+        .args(["rmi", "--force", &etcd_image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
+    wait_pods(&cp, "etcd-0 restarted from the new mirror", |rows| {
+        rows.get("etcd-0").is_some_and(|(ready, status, restarts)| {
+            *restarts > before && status == "Running" && ready == "1/1"
+        })
+    })
+    .await;
+
     // An image the mirror does not have: ErrImagePull, then ImagePullBackOff, with the
-    // runtime's message naming the mirror; the Deployment says so. The source is never tried.
+    // runtime's message naming the (new) mirror; the Deployment says so. The source is blocked.
     let missing = format!("{SOURCE_COMPONENTS}@sha256:{}", "0".repeat(64));
     let yaml = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: missing\n  namespace: {NS}\nspec:\n\
@@ -680,7 +735,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
     let message = waiting.message.unwrap_or_default();
     eprintln!("{}: {message}", waiting.reason.unwrap_or_default());
     assert!(
-        message.contains(&cp.registry.host) && message.contains(&missing),
+        message.contains(&second.host) && message.contains(&missing),
         "{message}"
     );
     let d = Api::<Deployment>::namespaced(cp.cluster.client(), NS)

@@ -190,3 +190,64 @@ pub async fn node_registries_conf(client: &kube::Client) -> Result<String> {
     let set: hypershift_mirrors::ManagementMirrors = builder.build();
     Ok(hypershift_mirrors::registries_conf::render(&set))
 }
+
+/// What the machine-config-operator does for a management node's container runtime: keeps
+/// `path` equal to [`node_registries_conf`] of the cluster, rewriting it (atomically) whenever an
+/// ImageContentSourcePolicy, ImageDigestMirrorSet or ImageTagMirrorSet changes. containers/image
+/// reads the file at every pull, so nothing restarts. Stops when the handle is dropped.
+#[derive(Debug)]
+pub struct NodeConfig(tokio::task::JoinHandle<()>);
+
+impl NodeConfig {
+    /// Renders `path` now, then follows the cluster.
+    ///
+    /// # Errors
+    /// When the first render or write fails.
+    pub async fn spawn(client: kube::Client, path: PathBuf) -> Result<Self> {
+        use futures::StreamExt as _;
+        use hypershift_api::openshift::{ImageContentSourcePolicy, ImageDigestMirrorSet, ImageTagMirrorSet};
+        use kube::api::Api;
+        use kube::runtime::{WatchStreamExt as _, watcher};
+        write_atomically(&path, &node_registries_conf(&client).await?)?;
+        let cfg = watcher::Config::default;
+        let changes = futures::stream::select_all([
+            watcher(Api::<ImageDigestMirrorSet>::all(client.clone()), cfg())
+                .touched_objects()
+                .map(|_| ())
+                .boxed(),
+            watcher(Api::<ImageTagMirrorSet>::all(client.clone()), cfg())
+                .touched_objects()
+                .map(|_| ())
+                .boxed(),
+            watcher(Api::<ImageContentSourcePolicy>::all(client.clone()), cfg())
+                .touched_objects()
+                .map(|_| ())
+                .boxed(),
+        ]);
+        let task = tokio::spawn(async move {
+            let mut changes = changes;
+            while changes.next().await.is_some() {
+                if let Ok(conf) = node_registries_conf(&client).await {
+                    let _ = write_atomically(&path, &conf);
+                }
+            }
+        });
+        Ok(Self(task))
+    }
+}
+
+impl Drop for NodeConfig {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn write_atomically(path: &Path, content: &str) -> Result<()> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(content) {
+        return Ok(());
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -41,7 +41,12 @@ pub struct Dereferenced {
 }
 
 /// Container waiting reasons that mean the image cannot be had.
-const IMAGE_PROBLEMS: &[&str] = &["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"];
+const IMAGE_PROBLEMS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+];
 
 /// Whether a container of `pod` waits for an image it cannot get.
 pub fn has_image_problem(pod: &Pod) -> bool {
@@ -69,7 +74,12 @@ fn image_problem(pods: &[Pod], selector: Option<&BTreeMap<String, String>>) -> O
             selector.iter().all(|(k, v)| labels.get(k) == Some(v))
         })
         .filter_map(|p| p.status.as_ref())
-        .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()))
+        .flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+        })
         .find_map(|c| {
             let waiting = c.state.as_ref()?.waiting.as_ref()?;
             let reason = waiting.reason.as_deref().filter(|r| IMAGE_PROBLEMS.contains(r))?;
@@ -237,7 +247,9 @@ mod tests {
         let pods = [pod(serde_json::json!({"app": "etcd"}), "ImagePullBackOff")];
         assert_eq!(
             image_problem(&pods, Some(&selector)).as_deref(),
-            Some("container etcd cannot get image quay.invalid/x@sha256:aa: ImagePullBackOff (manifest unknown)")
+            Some(
+                "container etcd cannot get image quay.invalid/x@sha256:aa: ImagePullBackOff (manifest unknown)"
+            )
         );
         assert!(has_image_problem(&pods[0]));
         let other = [pod(serde_json::json!({"app": "kas"}), "ImagePullBackOff")];

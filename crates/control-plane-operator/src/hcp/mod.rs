@@ -88,7 +88,8 @@ pub async fn run(ctx: Arc<Context>) {
     // A pod that cannot get its image changes no workload status (only its own): its conditions
     // name the image, so such pods bring the control plane back for a look.
     let hcp = reflector::ObjectRef::<HostedControlPlane>::new(&ctx.name).within(&ns);
-    let pulls = move |pod: k8s_openapi::api::core::v1::Pod| dereference::has_image_problem(&pod).then(|| hcp.clone());
+    let pulls =
+        move |pod: k8s_openapi::api::core::v1::Pod| dereference::has_image_problem(&pod).then(|| hcp.clone());
     Controller::for_stream(hcps, reader)
         .with_config(controller::Config::default().concurrency(1))
         .owns(Api::<Deployment>::namespaced(client.clone(), &ns), owned.clone())

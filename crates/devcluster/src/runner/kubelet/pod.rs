@@ -62,8 +62,6 @@ struct Task {
     stop: watch::Receiver<bool>,
     /// Image → pull policy (`Always`, `IfNotPresent`, `Never`), as the API defaults it.
     policies: BTreeMap<String, String>,
-    /// The pod's auth file for pulls.
-    auth: Option<PathBuf>,
 }
 
 /// A running container.
@@ -108,7 +106,6 @@ pub(in crate::runner) async fn run(
         logs,
         stop,
         policies: BTreeMap::new(),
-        auth: None,
     };
     if !task.create_object().await {
         return;
@@ -527,7 +524,6 @@ impl Task {
                 )
             })
             .collect();
-        self.auth = self.auth_file();
         let mut images: Vec<&str> = Vec::new();
         for c in run.init.iter().chain(&run.containers) {
             if !images.contains(&c.image.as_str()) {
@@ -546,8 +542,13 @@ impl Task {
                 }
                 let msg = format!("Back-off pulling image \"{image}\": {why}");
                 self.status.waiting_for_image(image, "ImagePullBackOff", &msg);
-                self.event("Normal", "BackOff", &format!("Back-off pulling image \"{image}\""), None)
-                    .await;
+                self.event(
+                    "Normal",
+                    "BackOff",
+                    &format!("Back-off pulling image \"{image}\""),
+                    None,
+                )
+                .await;
                 self.write().await;
                 if !self.sleep(delay.saturating_sub(Duration::from_secs(1))).await {
                     return false;
@@ -581,7 +582,8 @@ impl Task {
         self.event("Normal", "Pulling", &format!("Pulling image \"{image}\""), None)
             .await;
         let began = Instant::now();
-        let auth = self.auth.clone();
+        // Read at every pull, as CRI-O reads the node's pull secret: an added registry counts.
+        let auth = self.auth_file();
         match pull(&self.ctx.options.node, image, auth.as_deref()).await {
             Ok(id) => {
                 let msg = format!(
