@@ -546,9 +546,42 @@ async fn wait_pods(
 async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_pods_pulled_through_the_mirror()
 {
     let cp = ControlPlane::start(Runtime::Kubelet).await;
+    let cpo = the_control_plane_runs(&cp).await;
+    let second = the_world_changes(&cp).await;
+    a_missing_image_is_reported(&cp, &second).await;
+
+    // Deleting a Deployment stops its pod's containers and removes the Pod.
+    kubectl(&cp, &["delete", "deployment", "-n", NS, "control-plane-operator"]);
+    wait_pods(&cp, "the operator's pod gone", |rows| !rows.contains_key(&cpo)).await;
+    let node = cp.cluster.kubelet().unwrap().node().clone();
+    let ps = node
+        .command()
+        .args(["ps", "--format={{.Names}}"])
+        .output()
+        .unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    assert!(!ps.contains("control-plane-operator"), "{ps}");
+    assert!(ps.contains("k8s_clusters-example_etcd"), "{ps}");
+    // Stopping devcluster stops every container.
+    let ControlPlane { cluster, .. } = cp;
+    cluster.shutdown().await;
+    let ps = node
+        .command()
+        .args(["ps", "--all", "--format={{.Names}}"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ps.stdout).trim(),
+        "",
+        "containers left after shutdown"
+    );
+}
+
+/// Every pod Running and Ready (the HCCO restarting), their logs and events; the operator's pod.
+async fn the_control_plane_runs(cp: &ControlPlane) -> String {
     let hcco = "hosted-cluster-config-operator";
     // The operator's pod and the nine it renders.
-    let rows = wait_pods(&cp, "every control-plane pod Running and Ready", |rows| {
+    let rows = wait_pods(cp, "every control-plane pod Running and Ready", |rows| {
         rows.len() == WORKLOADS + 1
             && rows.iter().all(|(name, (ready, status, restarts))| {
                 if pod_of(name, hcco) {
@@ -561,7 +594,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
             })
     })
     .await;
-    eprintln!("{}", kubectl(&cp, &["get", "pods", "-n", NS]));
+    eprintln!("{}", kubectl(cp, &["get", "pods", "-n", NS]));
     let cpo = rows
         .keys()
         .find(|n| pod_of(n, "control-plane-operator"))
@@ -579,7 +612,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
             .any(|r| r.client == "control-plane-operator" && r.verb == "patch"),
         "the operator in its pod made no request"
     );
-    eprintln!("{}", kubectl(&cp, &["logs", "-n", NS, &cpo, "--tail=5"]));
+    eprintln!("{}", kubectl(cp, &["logs", "-n", NS, &cpo, "--tail=5"]));
     // Every stand-in logged its spec's command line (kubectl logs: the pods/log subresource).
     for (workload, template) in &templates {
         let pod = rows.keys().find(|n| pod_of(n, workload)).unwrap();
@@ -599,7 +632,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
                 );
                 continue;
             }
-            let logs = kubectl(&cp, &["logs", "-n", NS, pod, "-c", &c.name]);
+            let logs = kubectl(cp, &["logs", "-n", NS, pod, "-c", &c.name]);
             let expected = standin_line(&component, c);
             assert!(
                 logs.contains(&expected),
@@ -609,29 +642,34 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
         }
     }
     // describe: the pull by the spec's name, from the mirror, and the HCCO's back-off.
-    let described = kubectl(&cp, &["describe", "pod", "-n", NS, &cpo]);
+    let described = kubectl(cp, &["describe", "pod", "-n", NS, &cpo]);
     assert!(
         described.contains(&format!("Successfully pulled image \"{SOURCE_COMPONENTS}@")),
         "{described}"
     );
     let hcco_pod = rows.keys().find(|n| pod_of(n, hcco)).unwrap();
-    let described = kubectl(&cp, &["describe", "pod", "-n", NS, hcco_pod]);
+    let described = kubectl(cp, &["describe", "pod", "-n", NS, hcco_pod]);
     assert!(
         described.contains("Back-off restarting failed container"),
         "{described}"
     );
     // The Deployments' status comes from their pods.
-    let deployments = kubectl(&cp, &["get", "deployments", "-n", NS, "--no-headers"]);
+    let deployments = kubectl(cp, &["get", "deployments", "-n", NS, "--no-headers"]);
     let cpo_row = deployments
         .lines()
         .find(|l| l.starts_with("control-plane-operator "))
         .unwrap();
     assert!(cpo_row.split_whitespace().nth(1) == Some("1/1"), "{deployments}");
+    cpo
+}
 
+/// The etcd image leaves the mirror and comes back; the IDMS moves to a new mirror host (the
+/// new registry, returned).
+async fn the_world_changes(cp: &ControlPlane) -> TestRegistry {
     // Change the world: the etcd image leaves the mirror, and the node loses its copy (image
     // garbage collection). The container is gone, its restart pulls, the pull fails: the pod
     // shows it, and so does the HostedControlPlane, naming the image.
-    wait_condition(&cp, "EtcdAvailable", "True", "").await;
+    wait_condition(cp, "EtcdAvailable", "True", "").await;
     let etcd = cp.release.components["etcd"].digest.clone();
     let etcd_image = format!("{SOURCE_COMPONENTS}@{etcd}");
     let mirrored = format!(
@@ -647,22 +685,22 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
         .output()
         .unwrap();
     assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
-    wait_pods(&cp, "etcd-0 unable to pull its image", |rows| {
+    wait_pods(cp, "etcd-0 unable to pull its image", |rows| {
         rows.get("etcd-0")
             .is_some_and(|(_, status, _)| status == "ErrImagePull" || status == "ImagePullBackOff")
     })
     .await;
-    let condition = wait_condition(&cp, "EtcdAvailable", "False", &etcd_image).await;
+    let condition = wait_condition(cp, "EtcdAvailable", "False", &etcd_image).await;
     eprintln!("EtcdAvailable=False: {condition}");
-    wait_condition(&cp, "Available", "False", &etcd_image).await;
+    wait_condition(cp, "Available", "False", &etcd_image).await;
     // The image comes back to the mirror: the next retry pulls it, and it converges.
     cp.release.push(&cp.registry).await.unwrap();
-    wait_pods(&cp, "etcd-0 Running again", |rows| {
+    wait_pods(cp, "etcd-0 Running again", |rows| {
         rows.get("etcd-0")
             .is_some_and(|(ready, status, _)| status == "Running" && ready == "1/1")
     })
     .await;
-    wait_condition(&cp, "EtcdAvailable", "True", "").await;
+    wait_condition(cp, "EtcdAvailable", "True", "").await;
 
     // The IDMS moves to a new mirror host: the node's registries.conf follows it (as the MCO
     // renders it), and the next pull goes there with nothing restarted. The old mirror loses
@@ -688,7 +726,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = pod_rows(&cp)["etcd-0"].2;
+    let before = pod_rows(cp)["etcd-0"].2;
     let out = cp.node.node.delete(&mirrored).unwrap();
     assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
     let out = cp
@@ -698,13 +736,16 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
         .output()
         .unwrap();
     assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
-    wait_pods(&cp, "etcd-0 restarted from the new mirror", |rows| {
+    wait_pods(cp, "etcd-0 restarted from the new mirror", |rows| {
         rows.get("etcd-0").is_some_and(|(ready, status, restarts)| {
             *restarts > before && status == "Running" && ready == "1/1"
         })
     })
     .await;
+    second
+}
 
+async fn a_missing_image_is_reported(cp: &ControlPlane, second: &TestRegistry) {
     // An image the mirror does not have: ErrImagePull, then ImagePullBackOff, with the
     // runtime's message naming the (new) mirror; the Deployment says so. The source is blocked.
     let missing = format!("{SOURCE_COMPONENTS}@sha256:{}", "0".repeat(64));
@@ -714,7 +755,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
          \x20   spec:\n      containers:\n      - name: missing\n        image: {missing}\n"
     );
     kit::apply_yaml(&cp.cluster.client(), "e2e", &yaml).await.unwrap();
-    wait_pods(&cp, "the missing image's pod in ImagePullBackOff", |rows| {
+    wait_pods(cp, "the missing image's pod in ImagePullBackOff", |rows| {
         rows.iter()
             .any(|(n, (_, status, _))| n.starts_with("missing-") && status == "ImagePullBackOff")
     })
@@ -754,31 +795,5 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
     assert!(
         available.message.unwrap_or_default().contains("ImagePull"),
         "the Deployment names the pull failure"
-    );
-
-    // Deleting a Deployment stops its pod's containers and removes the Pod.
-    kubectl(&cp, &["delete", "deployment", "-n", NS, "control-plane-operator"]);
-    wait_pods(&cp, "the operator's pod gone", |rows| !rows.contains_key(&cpo)).await;
-    let node = cp.cluster.kubelet().unwrap().node().clone();
-    let ps = node
-        .command()
-        .args(["ps", "--format={{.Names}}"])
-        .output()
-        .unwrap();
-    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
-    assert!(!ps.contains("control-plane-operator"), "{ps}");
-    assert!(ps.contains("k8s_clusters-example_etcd"), "{ps}");
-    // Stopping devcluster stops every container.
-    let ControlPlane { cluster, .. } = cp;
-    cluster.shutdown().await;
-    let ps = node
-        .command()
-        .args(["ps", "--all", "--format={{.Names}}"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&ps.stdout).trim(),
-        "",
-        "containers left after shutdown"
     );
 }

@@ -230,7 +230,7 @@ async fn lookup(
 mod tests {
     use super::*;
 
-    fn pod(labels: serde_json::Value, reason: &str) -> Pod {
+    fn pod(labels: &serde_json::Value, reason: &str) -> Pod {
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": "etcd-0", "labels": labels},
             "status": {"containerStatuses": [{
@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn a_selected_pod_that_cannot_pull_names_its_container_and_image() {
         let selector: BTreeMap<String, String> = [("app".to_owned(), "etcd".to_owned())].into();
-        let pods = [pod(serde_json::json!({"app": "etcd"}), "ImagePullBackOff")];
+        let pods = [pod(&serde_json::json!({"app": "etcd"}), "ImagePullBackOff")];
         assert_eq!(
             image_problem(&pods, Some(&selector)).as_deref(),
             Some(
@@ -252,9 +252,9 @@ mod tests {
             )
         );
         assert!(has_image_problem(&pods[0]));
-        let other = [pod(serde_json::json!({"app": "kas"}), "ImagePullBackOff")];
+        let other = [pod(&serde_json::json!({"app": "kas"}), "ImagePullBackOff")];
         assert_eq!(image_problem(&other, Some(&selector)), None);
-        let crashing = [pod(serde_json::json!({"app": "etcd"}), "CrashLoopBackOff")];
+        let crashing = [pod(&serde_json::json!({"app": "etcd"}), "CrashLoopBackOff")];
         assert_eq!(image_problem(&crashing, Some(&selector)), None);
         assert!(!has_image_problem(&crashing[0]));
     }

@@ -83,6 +83,22 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
         Outcome::Applied(a, _) => (*a).clone(),
         Outcome::Invalid(_) => d.available.clone(),
     };
+    out.extend(component_conditions(d, &available));
+    out.extend(catalog_conditions(ctx, d, &available));
+    out.push(match outcome {
+        Outcome::Applied(..) => Wanted::truthy(
+            "ReconciliationSucceeded",
+            "ReconciliatonSucceeded",
+            "Reconciliation completed successfully",
+        ),
+        Outcome::Invalid(i) => Wanted::falsy("ReconciliationSucceeded", i.reason, i.message.clone()),
+    });
+    out
+}
+
+/// One condition per component and `Available`, each naming an image its pod cannot get.
+fn component_conditions(d: &Dereferenced, available: &BTreeMap<String, bool>) -> Vec<Wanted> {
+    let mut out = Vec::new();
     let mut up = 0;
     for c in COMPONENTS {
         out.push(match available.get(c.name) {
@@ -127,15 +143,6 @@ pub fn wanted(ctx: &Context, d: &Dereferenced, outcome: &Outcome<'_>) -> Vec<Wan
                 waiting.join(", ")
             ),
         )
-    });
-    out.extend(catalog_conditions(ctx, d, &available));
-    out.push(match outcome {
-        Outcome::Applied(..) => Wanted::truthy(
-            "ReconciliationSucceeded",
-            "ReconciliatonSucceeded",
-            "Reconciliation completed successfully",
-        ),
-        Outcome::Invalid(i) => Wanted::falsy("ReconciliationSucceeded", i.reason, i.message.clone()),
     });
     out
 }

@@ -190,7 +190,7 @@ impl Task {
                     let _ = self.pods.delete(&self.input.name, &DeleteParams::default()).await;
                 }
                 Err(e) => {
-                    debug!(pod = %self.input.name, error = %e, "cannot create the Pod object; retrying")
+                    debug!(pod = %self.input.name, error = %e, "cannot create the Pod object; retrying");
                 }
             }
             attempt += 1;
@@ -224,7 +224,7 @@ impl Task {
         {
             Ok(_) => self.written = status,
             Err(e) => {
-                debug!(pod = %self.input.name, error = %e, "cannot write the pod status; retrying on the next change")
+                debug!(pod = %self.input.name, error = %e, "cannot write the pod status; retrying on the next change");
             }
         }
     }
