@@ -163,38 +163,14 @@ impl ControlPlane {
             .unwrap();
         std::fs::write(dir.path().join("registry-ca.pem"), &registry.ca_pem).unwrap();
         let overrides = SyntheticRelease::image_overrides_env(&registry.host);
-        if runtime == Runtime::Kubelet {
+        let operator = if runtime == Runtime::Kubelet {
             let image = format!("{SOURCE_COMPONENTS}@{}", release.components["hypershift"].digest);
             let yaml = cpo_deployment(&image, &overrides, &registry.ca_pem);
             kit::apply_yaml(&client, "e2e", &yaml).await.unwrap();
-            return Self {
-                release,
-                registry,
-                cluster,
-                dir,
-                node,
-                _node_config: node_config,
-                _operator: None,
-            };
-        }
-        let operator = BinaryProcess::spawn(
-            &hypershift_testkit::binary("control-plane-operator"),
-            &[
-                "run".to_owned(),
-                format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
-                format!("--namespace={NS}"),
-                "--hosted-control-plane=example".to_owned(),
-                format!(
-                    "--registry-ca-bundle={}",
-                    dir.path().join("registry-ca.pem").display()
-                ),
-                "--registry-timeout-seconds=3".to_owned(),
-                "--leader-elect=false".to_owned(),
-            ],
-            &[("OPENSHIFT_IMG_OVERRIDES", overrides.as_str())],
-            &dir.path().join("cpo.log"),
-        )
-        .unwrap();
+            None
+        } else {
+            Some(Self::cpo_process(&cluster, dir.path(), &overrides))
+        };
         Self {
             release,
             registry,
@@ -202,8 +178,27 @@ impl ControlPlane {
             dir,
             node,
             _node_config: node_config,
-            _operator: Some(operator),
+            _operator: operator,
         }
+    }
+
+    /// The control-plane-operator as a process, as the hypershift-operator would start it.
+    fn cpo_process(cluster: &DevCluster, dir: &std::path::Path, overrides: &str) -> BinaryProcess {
+        BinaryProcess::spawn(
+            &hypershift_testkit::binary("control-plane-operator"),
+            &[
+                "run".to_owned(),
+                format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
+                format!("--namespace={NS}"),
+                "--hosted-control-plane=example".to_owned(),
+                format!("--registry-ca-bundle={}", dir.join("registry-ca.pem").display()),
+                "--registry-timeout-seconds=3".to_owned(),
+                "--leader-elect=false".to_owned(),
+            ],
+            &[("OPENSHIFT_IMG_OVERRIDES", overrides)],
+            &dir.join("cpo.log"),
+        )
+        .unwrap()
     }
 
     /// The pod templates of every workload the control-plane-operator rendered.
@@ -452,6 +447,20 @@ fn cpo_deployment(image: &str, overrides: &str, ca_pem: &str) -> String {
     )
 }
 
+/// The image leaves the mirror (`mirrored` names it there) and the node (`image`, its source
+/// name: image garbage collection, which also removes its container).
+fn lose(cp: &ControlPlane, mirrored: &str, image: &str) {
+    let out = cp.node.node.delete(mirrored).unwrap();
+    assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
+    let out = cp
+        .node
+        .command()
+        .args(["rmi", "--force", image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "podman rmi {image}: {}", text(&out));
+}
+
 /// Waits until the HostedControlPlane's condition `kind` has `status` and a message containing
 /// `naming`; the message.
 async fn wait_condition(cp: &ControlPlane, kind: &str, status: &str, naming: &str) -> String {
@@ -676,15 +685,7 @@ async fn the_world_changes(cp: &ControlPlane) -> TestRegistry {
         "{}@{etcd}",
         SyntheticRelease::mirror_components_repo(&cp.registry.host)
     );
-    let out = cp.node.node.delete(&mirrored).unwrap();
-    assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
-    let out = cp
-        .node
-        .command()
-        .args(["rmi", "--force", &etcd_image])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
+    lose(cp, &mirrored, &etcd_image);
     wait_pods(cp, "etcd-0 unable to pull its image", |rows| {
         rows.get("etcd-0")
             .is_some_and(|(_, status, _)| status == "ErrImagePull" || status == "ImagePullBackOff")
@@ -727,15 +728,7 @@ async fn the_world_changes(cp: &ControlPlane) -> TestRegistry {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let before = pod_rows(cp)["etcd-0"].2;
-    let out = cp.node.node.delete(&mirrored).unwrap();
-    assert!(out.status.success(), "skopeo delete {mirrored}: {}", text(&out));
-    let out = cp
-        .node
-        .command()
-        .args(["rmi", "--force", &etcd_image])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "podman rmi {etcd_image}: {}", text(&out));
+    lose(cp, &mirrored, &etcd_image);
     wait_pods(cp, "etcd-0 restarted from the new mirror", |rows| {
         rows.get("etcd-0").is_some_and(|(ready, status, restarts)| {
             *restarts > before && status == "Running" && ready == "1/1"

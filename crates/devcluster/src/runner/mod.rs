@@ -109,14 +109,7 @@ impl Runner {
         dir: &Path,
         options: RunnerOptions,
     ) -> Result<Self, StartError> {
-        for sub in ["pods", "logs"] {
-            let p = dir.join(sub);
-            std::fs::create_dir_all(&p).map_err(|source| StartError::File {
-                action: "create directory",
-                path: p,
-                source,
-            })?;
-        }
+        create_dirs(dir, &["pods", "logs"])?;
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Ctx {
             client,
@@ -200,6 +193,19 @@ impl Drop for Runner {
             task.abort();
         }
     }
+}
+
+/// Creates `dir/<sub>` for each of `subs`.
+fn create_dirs(dir: &Path, subs: &[&str]) -> Result<(), StartError> {
+    for sub in subs {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(|source| StartError::File {
+            action: "create directory",
+            path: p,
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 struct Ctx {

@@ -159,28 +159,10 @@ struct Ctx {
     api: ApiAccess,
     dir: PathBuf,
     options: KubeletOptions,
-    caches: Caches,
-}
-
-/// The watch caches pods are planned from.
-struct Caches {
-    secrets: Store<Secret>,
-    config_maps: Store<ConfigMap>,
+    /// The Secrets and ConfigMaps pods are planned from.
+    caches: super::Caches,
+    /// The Services of the service links.
     services: Store<Service>,
-}
-
-impl plan::Lookup for Caches {
-    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
-        self.secrets
-            .get(&ObjectRef::new(name).within(namespace))
-            .map(|s| (*s).clone())
-    }
-
-    fn config_map(&self, namespace: &str, name: &str) -> Option<ConfigMap> {
-        self.config_maps
-            .get(&ObjectRef::new(name).within(namespace))
-            .map(|s| (*s).clone())
-    }
 }
 
 /// A workload's kind.
@@ -221,20 +203,8 @@ impl Kubelet {
         dir: &Path,
         options: KubeletOptions,
     ) -> Result<Self, StartError> {
-        for sub in ["pods", "logs"] {
-            let p = dir.join(sub);
-            std::fs::create_dir_all(&p).map_err(|source| StartError::File {
-                action: "create directory",
-                path: p,
-                source,
-            })?;
-        }
-        let home = options.node.store.join("home");
-        std::fs::create_dir_all(&home).map_err(|source| StartError::File {
-            action: "create directory",
-            path: home,
-            source,
-        })?;
+        super::create_dirs(dir, &["pods", "logs"])?;
+        super::create_dirs(&options.node.store, &["home"])?;
         let (stop, stop_rx) = watch::channel(false);
         let node = options.node.clone();
         let task = tokio::spawn(run(client, api, dir.to_path_buf(), options, stop_rx));
@@ -319,18 +289,18 @@ async fn run(
     let deployments = super::cache(Api::<Deployment>::all(client.clone()), Arc::clone(&wake));
     let sets = super::cache(Api::<StatefulSet>::all(client.clone()), Arc::clone(&wake));
     let pods = super::cache(Api::<Pod>::all(client.clone()), Arc::clone(&wake));
-    let caches = Caches {
+    let caches = super::Caches {
         secrets: super::cache(Api::<Secret>::all(client.clone()), Arc::clone(&wake)),
         config_maps: super::cache(Api::<ConfigMap>::all(client.clone()), Arc::clone(&wake)),
-        services: super::cache(Api::<Service>::all(client.clone()), Arc::clone(&wake)),
     };
+    let services = super::cache(Api::<Service>::all(client.clone()), Arc::clone(&wake));
     let ready = async {
         let _ = deployments.wait_until_ready().await;
         let _ = sets.wait_until_ready().await;
         let _ = pods.wait_until_ready().await;
         let _ = caches.secrets.wait_until_ready().await;
         let _ = caches.config_maps.wait_until_ready().await;
-        let _ = caches.services.wait_until_ready().await;
+        let _ = services.wait_until_ready().await;
     };
     tokio::select! {
         () = ready => {}
@@ -342,6 +312,7 @@ async fn run(
         dir,
         options,
         caches,
+        services,
     });
     let mut running: BTreeMap<Key, Running> = BTreeMap::new();
     // Pod tasks report through their views; the tick turns those into workload status.

@@ -372,7 +372,6 @@ impl Task {
         if service_links {
             let mut services: Vec<Arc<Service>> = self
                 .ctx
-                .caches
                 .services
                 .state()
                 .into_iter()
@@ -701,21 +700,7 @@ impl Task {
         loop {
             let outcome = match self.spawn(c) {
                 Ok(mut child) => {
-                    self.event(
-                        "Normal",
-                        "Created",
-                        &format!("Created container {}", c.name),
-                        Some(&c.name),
-                    )
-                    .await;
-                    self.event(
-                        "Normal",
-                        "Started",
-                        &format!("Started container {}", c.name),
-                        Some(&c.name),
-                    )
-                    .await;
-                    self.status.set_running(which, &crate::meta::now());
+                    self.started(which, &c.name).await;
                     self.write().await;
                     let status = tokio::select! {
                         s = child.wait() => s.ok(),
@@ -748,6 +733,15 @@ impl Task {
                 return false;
             }
         }
+    }
+
+    /// A container started: its events and running state.
+    async fn started(&mut self, which: Which, name: &str) {
+        let created = format!("Created container {name}");
+        self.event("Normal", "Created", &created, Some(name)).await;
+        let started = format!("Started container {name}");
+        self.event("Normal", "Started", &started, Some(name)).await;
+        self.status.set_running(which, &crate::meta::now());
     }
 
     async fn crash_loop(&mut self, which: Which, name: &str, delay: Duration) {
@@ -815,21 +809,7 @@ impl Task {
                     match self.spawn(c) {
                         Ok(child) => {
                             l.child = Some(child);
-                            self.event(
-                                "Normal",
-                                "Created",
-                                &format!("Created container {}", c.name),
-                                Some(&c.name),
-                            )
-                            .await;
-                            self.event(
-                                "Normal",
-                                "Started",
-                                &format!("Started container {}", c.name),
-                                Some(&c.name),
-                            )
-                            .await;
-                            self.status.set_running(which, &crate::meta::now());
+                            self.started(which, &c.name).await;
                             if let Some(r) = &mut l.readiness {
                                 r.1 = now + r.0.initial_delay;
                                 (r.2, r.3) = (0, 0);
