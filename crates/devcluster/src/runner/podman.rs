@@ -35,7 +35,8 @@ pub struct ContainerRun {
     pub image: String,
     /// podman's name for the container (`--name`).
     pub container: String,
-    /// `podman run` arguments after `run` (options, the image, the arguments).
+    /// `podman run` arguments after `run` (options, the image, the arguments). They carry the
+    /// resolved environment, Secret values included: never log them.
     pub args: Vec<String>,
     /// Whether the pod spec asks for a non-root user (`runAsNonRoot`): the caller refuses to start
     /// it when the image's user is root and no `runAsUser` is set.

@@ -193,7 +193,17 @@ struct Running {
     /// Whether the watch cache has shown the Pod object (only then is its absence a deletion).
     seen: bool,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// `None` once awaited; aborted if dropped unawaited (the kubelet itself was dropped), so no
+    /// pod task outlives it to restart containers its drop removed.
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Kubelet {
@@ -464,15 +474,17 @@ async fn reconcile(
                 view,
                 seen: false,
                 stop,
-                task,
+                task: Some(task),
             },
         );
     }
 }
 
-async fn stop_pod(r: Running) {
+async fn stop_pod(mut r: Running) {
     let _ = r.stop.send(true);
-    let _ = r.task.await;
+    if let Some(task) = r.task.take() {
+        let _ = task.await;
+    }
 }
 
 /// The workload status its pod implies.
