@@ -375,3 +375,64 @@ async fn imperative_creates_send_protobuf_decoded_for_core_kinds_and_415_for_oth
         "{err}"
     );
 }
+
+const POD: &str = r"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: logs
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: two
+  namespace: logs
+spec:
+  containers:
+  - {name: main, image: quay.invalid/x/main:1}
+  - {name: side, image: quay.invalid/x/side:1}
+";
+
+/// `kubectl logs` through the `pods/log` subresource: the errors a real API server gives for a
+/// pod with two containers and for one not started, then what the kubelet wrote (here written
+/// by the test where the kubelet writes; the kubelet itself is covered by the container tier).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_reads_the_pods_log_subresource() {
+    let c = cluster().await;
+    kubectl_ok(&c, &["apply", "-f", "-"], Some(POD)).await;
+    // kubectl picks the first container itself; the API server asks for one.
+    let out = kubectl_run(&c, &["logs", "-n", "logs", "two"], None).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(r#"container "main" in pod "two" is waiting to start: ContainerCreating"#),
+        "{err}"
+    );
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(c.client(), "logs");
+    let err = pods
+        .logs("two", &kube::api::LogParams::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a container name must be specified for pod two, choose one of: [main side]"),
+        "{err}"
+    );
+    let out = kubectl_run(&c, &["logs", "-n", "logs", "two", "-c", "nope"], None).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container nope is not valid for pod two"));
+    let dir = c.state_dir().join("kubelet/logs/logs/two");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("main.log"), "one\ntwo\nthree\n").unwrap();
+    std::fs::write(dir.join("main.previous.log"), "before the restart\n").unwrap();
+    let all = kubectl_ok(&c, &["logs", "-n", "logs", "two", "-c", "main"], None).await;
+    assert_eq!(all, "one\ntwo\nthree\n");
+    let tail = kubectl_ok(&c, &["logs", "-n", "logs", "two", "-c", "main", "--tail=1"], None).await;
+    assert_eq!(tail, "three\n");
+    let previous = kubectl_ok(
+        &c,
+        &["logs", "-n", "logs", "two", "-c", "main", "--previous"],
+        None,
+    )
+    .await;
+    assert_eq!(previous, "before the restart\n");
+}
