@@ -354,10 +354,7 @@ fn wanted(ctx: &Ctx, deployments: &Store<Deployment>, sets: &Store<StatefulSet>)
                    owner: Option<OwnerReference>,
                    replicas: i32,
                    template: &PodTemplateSpec| {
-        if replicas == 0
-            || plan::is_ours(template, &ctx.options.process_binaries)
-                && !ctx.options.process_binaries.is_empty()
-        {
+        if replicas == 0 || plan::is_ours(template, &ctx.options.process_binaries) {
             return;
         }
         let (Some(owner), Some(ns), Some(name)) = (owner, meta.namespace.clone(), meta.name.clone()) else {

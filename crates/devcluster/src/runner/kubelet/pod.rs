@@ -66,6 +66,9 @@ struct Task {
 
 /// A running container.
 struct Live {
+    /// The container's name in the spec, and podman's name for it.
+    name: String,
+    container: String,
     child: Option<Child>,
     next_start: Option<Instant>,
     /// Started before: a restart makes sure of the image first, as a kubelet does at every
@@ -304,7 +307,10 @@ impl Task {
                 p.as_ref().and_then(|p| probe::check(c, p).ok())
             };
             let started = Instant::now();
+            let planned = run.containers.iter().find(|r| r.name == c.name);
             live.push(Live {
+                name: c.name.clone(),
+                container: planned.map(|r| r.container.clone()).unwrap_or_default(),
                 child: None,
                 next_start: Some(started),
                 started_once: false,
@@ -919,25 +925,18 @@ impl Task {
 
     /// Stops every running container (SIGTERM, SIGKILL after the grace period), concurrently.
     async fn stop_all(&mut self, live: &mut [Live]) {
-        let run_names: Vec<String> = self
-            .input
-            .template
-            .spec
-            .iter()
-            .flat_map(|s| &s.containers)
-            .map(|c| c.name.clone())
-            .collect();
         let mut stopping = Vec::new();
-        for (name, l) in run_names.iter().zip(live.iter_mut()) {
+        for l in live.iter_mut() {
             if let Some(child) = l.child.take() {
+                let name = l.name.clone();
                 self.event(
                     "Normal",
                     "Killing",
                     &format!("Stopping container {name}"),
-                    Some(name),
+                    Some(&name),
                 )
                 .await;
-                let container = format!("k8s_{}_{}_{name}", self.input.namespace, self.input.name);
+                let container = l.container.clone();
                 let node = self.ctx.options.node.clone();
                 let grace = self.ctx.options.termination_grace;
                 stopping.push(async move {
