@@ -2,35 +2,52 @@
 //!
 //! ```text
 //!  1 registry: TLS + htpasswd on 127.0.0.1, release 4.99.0 pushed in oc-mirror v2's layout
-//!  2 devcluster: a local Kubernetes API
-//!  3 CRDs, namespaces, pull secret, the IDMS oc-mirror writes
-//!  4 hypershift-operator as a process
+//!  2 devcluster: a local Kubernetes API, with its kubelet (containers) or its runner (processes)
+//!  3 containers: `kubectl apply -k` installs the hypershift-operator (deploy/, an overlay naming
+//!    its image in the release); then the namespaces, pull secret and the IDMS oc-mirror writes
+//!  4 the hypershift-operator: a pod pulled through the mirror (containers), or a process
 //!  5 a HostedCluster whose release lives under quay.invalid, and a NodePool
-//!  6 wait: the release resolved through the mirror, both Deployments rendered, the ignition-server
-//!    run by devcluster's runner from its Deployment, the NodePool's payload generated
-//!  7 a node boots: the real Ignition client fetches the payload with the user-data pointer config,
-//!    skopeo pulls a release component by its quay.invalid name through the node's registries.conf
-//!  8 edit the IDMS (a dead mirror first): both Deployments follow, no restart; latency measured
+//!  6 wait: the release resolved through the mirror, both Deployments rendered and running, the
+//!    control plane (containers: every component a pod from its release image), the NodePool's
+//!    payload generated
+//!  7 a node boots: the real Ignition client fetches the payload with the user-data pointer config
+//!    (through the ignition-server's NodePort), skopeo pulls a release component by its
+//!    quay.invalid name through the node's registries.conf
+//!  8 edit the IDMS (a dead mirror first): both Deployments follow, no operator restart; latency
+//!  9 the OLM catalog images pinned on the HostedCluster
 //! ```
 //!
+//! [`Runtime::Containers`] (the demo's default) is a management cluster whose node applies the
+//! IDMS: devcluster's kubelet runs every Deployment and StatefulSet as a pod whose images podman
+//! pulls by the names in the pod spec through the node's registries.conf (rendered from the
+//! cluster's mirror sets, as the machine-config-operator does), so the hypershift-operator, the
+//! control-plane-operator, the ignition-server and every component run from the synthetic
+//! release's real images (`cargo xtask images` builds them). [`Runtime::Processes`] is the fast
+//! variant: the operator as a process, devcluster's runner running the ignition-server and
+//! control-plane-operator binaries for their Deployments, and nothing running the components.
+//!
 //! Everything listens on 127.0.0.1; the "public" registry is under `.invalid` and is never
-//! contacted (the IDMS says `NeverContactSource`). The ignition-server, as the runner runs it,
-//! binds its Deployment's ports (9090 HTTPS, 8081 admin), and the control-plane-operator its admin port 8080: one flagship at a time per machine
-//! (nextest runs the tests that start one in the `flagship` group, one at a time).
+//! contacted (the IDMS says `NeverContactSource`). The ignition-server's node port (9090), and in
+//! the process variant the ports its Deployments bind (9090, 8081, the control-plane-operator's
+//! 8080), are fixed: one flagship at a time per machine (nextest runs the tests that start one
+//! in the `flagship` group, one at a time).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use devcluster::{DevCluster, DevClusterOptions};
 use hypershift_api::hosted_cluster::HostedCluster;
 use hypershift_api::openshift::ImageDigestMirrorSet;
-use hypershift_testkit::containers::NodeRuntime;
+use hypershift_testkit::containers::{NodeConfig, NodeRuntime, Podman};
 use hypershift_testkit::faults::refusing_address;
 use hypershift_testkit::ignition;
+use hypershift_testkit::images::BaseImages;
 use hypershift_testkit::{SOURCE_COMPONENTS, SOURCE_RELEASE, SyntheticRelease, TestRegistry};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 
@@ -42,30 +59,74 @@ pub const CONTROL_PLANE: &str = "clusters-example";
 const WITHIN: Duration = Duration::from_mins(2);
 /// The ignition-server's HTTPS port as its Deployment says (and so its NodePort here).
 pub const IGNITION_PORT: u16 = 9090;
-/// The image the operator renders into the ignition-server Deployment: the runner runs our
-/// `ignition-server` binary for it (it is named, never pulled).
+/// Processes only: the image the operator renders into the ignition-server Deployment, which
+/// the runner runs our `ignition-server` binary for (it is named, never pulled). With
+/// containers the ignition-server runs from the release's `hypershift` image, as upstream.
 pub const IGNITION_SERVER_IMAGE: &str = "quay.invalid/hypershift/ignition-server:latest";
-/// The control-plane-operator image the HostedCluster's annotation names: the runner runs our
-/// `control-plane-operator` binary for it (the release's own `hypershift` component shares its
-/// repository with every other component, so the runner could not tell them apart).
+/// Processes only: the control-plane-operator image the HostedCluster's annotation names, which
+/// the runner runs our `control-plane-operator` binary for (the release's own `hypershift`
+/// component shares its repository with every other component, so the runner could not tell
+/// them apart). With containers it is the release's `hypershift` image.
 pub const CONTROL_PLANE_OPERATOR_IMAGE: &str = "quay.invalid/hypershift/control-plane-operator:latest";
 /// The components the control-plane-operator renders as Deployments (etcd, the ninth, is a
 /// StatefulSet).
 pub const COMPONENT_DEPLOYMENTS: usize = 8;
+/// The hypershift-operator's namespace (deploy/hypershift-operator).
+pub const OPERATOR_NAMESPACE: &str = "hypershift";
+
+/// Where the flagship's pods run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// Every pod a container pulled through the mirrors by devcluster's kubelet, the
+    /// hypershift-operator installed with `kubectl apply -k` (the demo's default).
+    Containers,
+    /// The hypershift-operator as a process; devcluster's runner runs the ignition-server and
+    /// control-plane-operator binaries for their Deployments; nothing runs the components.
+    Processes,
+}
+
+/// The hypershift-operator of a flagship.
+#[derive(Debug)]
+pub enum Operator {
+    /// A process (its log file, admin address, pid).
+    Process(OperatorProcess),
+    /// The pod devcluster's kubelet runs for its Deployment (as first seen Ready).
+    Pod {
+        /// The Pod's name.
+        name: String,
+        /// Its uid: another uid is another pod, a restart.
+        uid: String,
+        /// The image its container runs, as the Deployment names it.
+        image: String,
+    },
+}
+
+/// The management node of [`Runtime::Containers`]: its image store and the registries.conf that
+/// follows the cluster's mirror sets. Dropped after the cluster (its pods use the store).
+struct ManagementNode {
+    _config: Option<NodeConfig>,
+    podman: Podman,
+    _dir: tempfile::TempDir,
+}
 
 /// A running flagship environment. Dropping it stops everything; [`Flagship::shutdown`] does so
 /// in order.
 pub struct Flagship {
+    pub runtime: Runtime,
     pub registry: TestRegistry,
     pub release: SyntheticRelease,
     pub cluster: DevCluster,
     pub client: Client,
-    pub operator: OperatorProcess,
+    pub operator: Operator,
+    /// Each catalog index mirrored in step 1: repository → digest.
+    catalogs: BTreeMap<String, String>,
+    node: Option<ManagementNode>,
 }
 
 impl std::fmt::Debug for Flagship {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flagship")
+            .field("runtime", &self.runtime)
             .field("registry", &self.registry.host)
             .finish_non_exhaustive()
     }
@@ -89,22 +150,33 @@ const CATALOG_INDEXES: &[(&str, &str)] = &[
     ("redhat-operator-index", "v4.22"),
 ];
 
-/// What the site mirrored: the release in oc-mirror v2's layout and the catalog indexes.
-async fn push_mirror_content(registry: &TestRegistry, release: &SyntheticRelease) -> Result<()> {
+/// What the site mirrored: the release in oc-mirror v2's layout and the catalog indexes (runnable
+/// on the stand-in when `standin` is given); returns each index's digest by repository.
+async fn push_mirror_content(
+    registry: &TestRegistry,
+    release: &SyntheticRelease,
+    standin: Option<&hypershift_testkit::ImageBlob>,
+) -> Result<BTreeMap<String, String>> {
     release
         .push(registry)
         .await
         .context("pushing the synthetic release")?;
+    let mut digests = BTreeMap::new();
     for (repository, tag) in CATALOG_INDEXES {
-        hypershift_testkit::push_catalog(registry, repository, &[tag])
+        let image = match standin {
+            Some(standin) => hypershift_testkit::runnable_catalog_image(standin, repository, tag)?,
+            None => hypershift_testkit::catalog_image(repository, tag),
+        };
+        hypershift_testkit::push_catalog_image(registry, repository, tag, &image)
             .await
             .with_context(|| format!("pushing catalog {repository}:{tag}"))?;
+        digests.insert((*repository).to_owned(), image.digest);
     }
-    Ok(())
+    Ok(digests)
 }
 
 /// Steps 1–6: everything up and the HostedCluster ready.
-pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
+pub async fn start(p: &mut dyn Progress, runtime: Runtime) -> Result<Flagship> {
     hypershift_releaseinfo::install_crypto_provider();
     let t = Instant::now();
     p.step(
@@ -112,25 +184,57 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
         "registry with TLS and htpasswd, release 4.99.0 pushed in oc-mirror v2's layout, four OLM catalog indexes",
     );
     let registry = TestRegistry::start();
-    let release = SyntheticRelease::new("4.99.0");
-    push_mirror_content(&registry, &release).await?;
+    let (release, standin) = match runtime {
+        Runtime::Containers => {
+            let base = BaseImages::load()?;
+            (SyntheticRelease::runnable("4.99.0", &base)?, Some(base.standin))
+        }
+        Runtime::Processes => (SyntheticRelease::new("4.99.0"), None),
+    };
+    let catalogs = push_mirror_content(&registry, &release, standin.as_ref()).await?;
     p.done(
         &format!(
-            "{} serves {} and {}",
+            "{} serves {} and {}{}",
             registry.host,
             SyntheticRelease::mirror_release_repo(&registry.host),
-            SyntheticRelease::mirror_components_repo(&registry.host)
+            SyntheticRelease::mirror_components_repo(&registry.host),
+            if standin.is_some() {
+                " (runnable images: our hypershift image and the stand-in's)"
+            } else {
+                ""
+            }
         ),
         t.elapsed(),
     );
 
     let t = Instant::now();
-    p.step(
-        2,
-        "devcluster (local Kubernetes API, TLS, token) with its runner for our operators' Deployments",
-    );
-    let cluster = start_cluster().await?;
+    let node = match runtime {
+        Runtime::Containers => {
+            p.step(
+                2,
+                "devcluster (local Kubernetes API, TLS, token) with its kubelet: a management node whose podman pulls through registries.conf",
+            );
+            let dir = tempfile::tempdir()?;
+            let podman = Podman::node(dir.path(), "kubelet-store", &registry, "")?;
+            Some(ManagementNode {
+                _config: None,
+                podman,
+                _dir: dir,
+            })
+        }
+        Runtime::Processes => {
+            p.step(
+                2,
+                "devcluster (local Kubernetes API, TLS, token) with its runner for our operators' Deployments",
+            );
+            None
+        }
+    };
+    let cluster = start_cluster(&registry, node.as_ref()).await?;
     let client = cluster.client();
+    // For a user looking around (`hypershift release info --ca-bundle`).
+    std::fs::create_dir_all(cluster.state_dir().join("demo"))?;
+    std::fs::write(cluster.state_dir().join("demo/registry-ca.pem"), &registry.ca_pem)?;
     p.done(
         &format!(
             "{} (kubeconfig {})",
@@ -140,62 +244,13 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
         t.elapsed(),
     );
 
-    let t = Instant::now();
-    p.step(3, "CRDs, namespaces, pull secret and the IDMS oc-mirror writes");
-    seed(&client, &registry).await?;
-    p.done(
-        "IDMS release-mirror maps both quay.invalid repositories to the mirror (NeverContactSource)",
-        t.elapsed(),
-    );
-
-    let t = Instant::now();
-    p.step(4, "hypershift-operator");
-    let operator = OperatorProcess::spawn(
-        &binary("hypershift-operator"),
-        &cluster,
-        &registry,
-        &[&format!("--ignition-server-image={IGNITION_SERVER_IMAGE}")],
-    )?;
-    let mut flagship = Flagship {
-        registry,
-        release,
-        cluster,
-        client,
-        operator,
+    let mut flagship = if let Some(node) = node {
+        install(p, registry, release, cluster, client, node, catalogs).await?
+    } else {
+        seed_and_spawn(p, registry, release, cluster, client, catalogs).await?
     };
-    p.done(
-        &format!(
-            "pid {}, admin http://{}/metrics, log {}",
-            flagship.operator.pid(),
-            flagship.operator.admin_addr,
-            flagship.operator.log.display()
-        ),
-        t.elapsed(),
-    );
 
-    let t = Instant::now();
-    p.step(
-        5,
-        "HostedCluster clusters/example (release under quay.invalid) and NodePool clusters/workers",
-    );
-    let release_image = flagship.release.source_reference();
-    flagship
-        .apply(
-            &kit::hosted_cluster_yaml_on("example", &release_image, &flagship.registry, IGNITION_PORT).replace(
-                "  annotations:\n",
-                &format!(
-                    "  annotations:\n    hypershift.openshift.io/control-plane-operator-image: {CONTROL_PLANE_OPERATOR_IMAGE}\n"
-                ),
-            ),
-        )
-        .await?;
-    flagship
-        .apply(&kit::node_pool_yaml("workers", "example", &release_image))
-        .await?;
-    p.done(
-        &format!("spec.release.image {}", flagship.release.source_reference()),
-        t.elapsed(),
-    );
+    flagship.create_hosted_cluster(p).await?;
 
     let t = Instant::now();
     p.step(
@@ -207,19 +262,264 @@ pub async fn start(p: &mut dyn Progress) -> Result<Flagship> {
     Ok(flagship)
 }
 
-/// Step 2: devcluster, with its runner running our `ignition-server` and `control-plane-operator`
-/// binaries for their Deployments.
-async fn start_cluster() -> Result<DevCluster> {
-    DevCluster::start(DevClusterOptions {
-        runner: Some(
-            devcluster::RunnerOptions::default()
-                .binary("ignition-server", binary("ignition-server"))
-                .binary("control-plane-operator", binary("control-plane-operator")),
+/// Step 2: devcluster, with its kubelet on `node` (the registry's port forwarded into every pod),
+/// or else its runner running our `ignition-server` and `control-plane-operator` binaries for
+/// their Deployments.
+async fn start_cluster(registry: &TestRegistry, node: Option<&ManagementNode>) -> Result<DevCluster> {
+    let options = match node {
+        Some(node) => {
+            let port = registry
+                .host
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .context("the registry's port")?;
+            DevClusterOptions {
+                kubelet: Some(devcluster::KubeletOptions {
+                    node_ports: vec![port],
+                    termination_grace: Duration::from_secs(5),
+                    max_backoff: Duration::from_secs(8),
+                    ..devcluster::KubeletOptions::new(node.podman.kubelet_node())
+                }),
+                ..DevClusterOptions::default()
+            }
+        }
+        None => DevClusterOptions {
+            runner: Some(
+                devcluster::RunnerOptions::default()
+                    .binary("ignition-server", binary("ignition-server"))
+                    .binary("control-plane-operator", binary("control-plane-operator")),
+            ),
+            ..DevClusterOptions::default()
+        },
+    };
+    DevCluster::start(options).await.context("starting devcluster")
+}
+
+/// The kustomize overlay the containers variant installs the operator with: deploy/'s
+/// plain-Kubernetes overlay (the operator's base and the mirror CRDs), its image set to the
+/// release's `hypershift` component **by its source name and digest** (the node's registries.conf
+/// maps it to the mirror), the registry CA as a ConfigMap, and `--registry-ca-bundle`.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_install_overlay(dir: &Path, image: &str, ca_pem: &str) -> Result<PathBuf> {
+    let (name, digest) = image
+        .split_once('@')
+        .with_context(|| format!("{image} is not by digest"))?;
+    std::fs::create_dir_all(dir)?;
+    // kustomize takes a base only by a relative path.
+    let base = relative_to(
+        &std::fs::canonicalize(dir)?,
+        &std::fs::canonicalize(
+            hypershift_testkit::workspace_root().join("deploy/overlays/plain-kubernetes"),
+        )?,
+    );
+    std::fs::write(dir.join("registry-ca.crt"), ca_pem)?;
+    std::fs::write(
+        dir.join("operator.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hypershift-operator\n  namespace: hypershift\n\
+         spec:\n  template:\n    spec:\n      containers:\n      - name: operator\n        args:\n        - run\n\
+         \x20       - --registry-ca-bundle=/etc/pki/registry-ca/ca-bundle.crt\n        volumeMounts:\n\
+         \x20       - name: registry-ca\n          mountPath: /etc/pki/registry-ca\n          readOnly: true\n\
+         \x20     volumes:\n      - name: registry-ca\n        configMap:\n          name: registry-ca\n",
+    )?;
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "# Written by the flagship (e2e/src/flagship.rs): deploy/ as a disconnected site applies it.\n\
+             apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\n\
+             images:\n- name: quay.invalid/hypershift/hypershift\n  newName: {name}\n  digest: {digest}\n\
+             configMapGenerator:\n- name: registry-ca\n  namespace: {OPERATOR_NAMESPACE}\n  files:\n  - ca-bundle.crt=registry-ca.crt\n\
+             \x20 options:\n    disableNameSuffixHash: true\npatches:\n- path: operator.yaml\n",
+            base.display()
         ),
-        ..DevClusterOptions::default()
+    )?;
+    Ok(dir.to_path_buf())
+}
+
+/// `to` as a path relative to the directory `from` (both absolute).
+fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in from.components().skip(common) {
+        out.push("..");
+    }
+    out.extend(to.components().skip(common));
+    out
+}
+
+/// `kubectl --kubeconfig <cluster> args…`: its stdout, or an error with both streams.
+///
+/// # Errors
+/// When kubectl is missing or fails.
+pub fn kubectl(cluster: &DevCluster, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path())
+        .args(args)
+        .output()
+        .context("running kubectl (it comes with these machines at /usr/bin/kubectl; do not install Debian's kubernetes-client)")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Steps 3–4 of [`Runtime::Processes`]: the CRDs, the site's objects and the operator as a process.
+async fn seed_and_spawn(
+    p: &mut dyn Progress,
+    registry: TestRegistry,
+    release: SyntheticRelease,
+    cluster: DevCluster,
+    client: Client,
+    catalogs: BTreeMap<String, String>,
+) -> Result<Flagship> {
+    let t = Instant::now();
+    p.step(3, "CRDs, namespaces, pull secret and the IDMS oc-mirror writes");
+    seed(&client, &registry).await?;
+    p.done(
+        "IDMS release-mirror maps both quay.invalid repositories to the mirror (NeverContactSource)",
+        t.elapsed(),
+    );
+    let t = Instant::now();
+    p.step(4, "hypershift-operator as a process");
+    let operator = OperatorProcess::spawn(
+        &binary("hypershift-operator"),
+        &cluster,
+        &registry,
+        &[&format!("--ignition-server-image={IGNITION_SERVER_IMAGE}")],
+    )?;
+    p.done(
+        &format!(
+            "pid {}, admin http://{}/metrics, log {}",
+            operator.pid(),
+            operator.admin_addr,
+            operator.log.display()
+        ),
+        t.elapsed(),
+    );
+    Ok(Flagship {
+        runtime: Runtime::Processes,
+        registry,
+        release,
+        cluster,
+        client,
+        operator: Operator::Process(operator),
+        catalogs,
+        node: None,
     })
-    .await
-    .context("starting devcluster")
+}
+
+/// Steps 3–4 of [`Runtime::Containers`]: `kubectl apply -k` installs the operator; the site's
+/// namespace, pull secret and IDMS; the node's registries.conf follows the mirror sets; the
+/// operator's pod comes up from the release's `hypershift` image pulled through the mirror.
+async fn install(
+    p: &mut dyn Progress,
+    registry: TestRegistry,
+    release: SyntheticRelease,
+    cluster: DevCluster,
+    client: Client,
+    node: ManagementNode,
+    catalogs: BTreeMap<String, String>,
+) -> Result<Flagship> {
+    let t = Instant::now();
+    p.step(
+        3,
+        "kubectl apply -k: the hypershift-operator from deploy/ (image: the release's hypershift component), then the pull secret and the IDMS oc-mirror writes",
+    );
+    let image = release.component_source("hypershift");
+    let overlay = write_install_overlay(
+        &cluster.state_dir().join("demo/install"),
+        &image,
+        &registry.ca_pem,
+    )?;
+    let applied = kubectl(&cluster, &["apply", "-k", &overlay.display().to_string()])?;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: clusters\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata:\n  name: pull-secret\n  namespace: clusters\n\
+         type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{}'\n---\n{}",
+        String::from_utf8(registry.pull_secret_json())?,
+        SyntheticRelease::idms_yaml("release-mirror", &registry.host, true),
+    );
+    kit::apply_yaml(&client, "demo", &yaml).await?;
+    // What the machine-config-operator does on OpenShift nodes.
+    let node = ManagementNode {
+        _config: Some(NodeConfig::spawn(client.clone(), node.podman.node.registries_conf.clone()).await?),
+        ..node
+    };
+    p.done(
+        &format!(
+            "{} objects applied from {}; IDMS release-mirror maps both quay.invalid repositories to the mirror (NeverContactSource); the node's registries.conf follows it",
+            applied.lines().count(),
+            overlay.display()
+        ),
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    p.step(
+        4,
+        "hypershift-operator: its pod, pulled through the mirror by its quay.invalid name",
+    );
+    let mut flagship = Flagship {
+        runtime: Runtime::Containers,
+        registry,
+        release,
+        cluster,
+        client,
+        operator: Operator::Pod {
+            name: String::new(),
+            uid: String::new(),
+            image: image.clone(),
+        },
+        catalogs,
+        node: Some(node),
+    };
+    let c = flagship.client.clone();
+    let pod = flagship
+        .eventually("the hypershift-operator's pod to be Ready", || {
+            let c = c.clone();
+            async move {
+                let pods = Api::<Pod>::namespaced(c, OPERATOR_NAMESPACE)
+                    .list(&ListParams::default().labels("app.kubernetes.io/name=hypershift-operator"))
+                    .await
+                    .ok()?;
+                pods.items.into_iter().find(pod_ready)
+            }
+        })
+        .await?;
+    flagship.operator = Operator::Pod {
+        name: pod.name_any(),
+        uid: pod.uid().unwrap_or_default(),
+        image,
+    };
+    p.done(
+        &format!(
+            "pod {OPERATOR_NAMESPACE}/{} Running and Ready, image {}; `kubectl logs -n {OPERATOR_NAMESPACE} deploy/hypershift-operator`",
+            pod.name_any(),
+            flagship.release.component_source("hypershift")
+        ),
+        t.elapsed(),
+    );
+    Ok(flagship)
+}
+
+/// Whether a Pod's `Ready` condition is True.
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Step 3: the CRDs ([`kit::seed`] and the IDMS one), namespaces, pull secret
@@ -241,18 +541,97 @@ pub async fn seed(client: &Client, registry: &TestRegistry) -> Result<()> {
 }
 
 impl Flagship {
+    /// Step 5: the HostedCluster (with processes, annotated to run the runner's
+    /// control-plane-operator) and its NodePool.
+    async fn create_hosted_cluster(&mut self, p: &mut dyn Progress) -> Result<()> {
+        let t = Instant::now();
+        p.step(
+            5,
+            "HostedCluster clusters/example (release under quay.invalid) and NodePool clusters/workers",
+        );
+        let release_image = self.release.source_reference();
+        let hosted_cluster =
+            kit::hosted_cluster_yaml_on("example", &release_image, &self.registry, IGNITION_PORT);
+        let hosted_cluster = match self.runtime {
+            // The release's own `hypershift` image runs the control-plane-operator.
+            Runtime::Containers => hosted_cluster,
+            Runtime::Processes => hosted_cluster.replace(
+                "  annotations:\n",
+                &format!(
+                    "  annotations:\n    hypershift.openshift.io/control-plane-operator-image: {CONTROL_PLANE_OPERATOR_IMAGE}\n"
+                ),
+            ),
+        };
+        self.apply(&hosted_cluster).await?;
+        self.apply(&kit::node_pool_yaml("workers", "example", &release_image))
+            .await?;
+        p.done(
+            &format!("spec.release.image {}", self.release.source_reference()),
+            t.elapsed(),
+        );
+        Ok(())
+    }
+
     async fn apply(&self, yaml: &str) -> Result<()> {
         kit::apply_yaml(&self.client, "demo", yaml).await
     }
 
-    /// Whether the operator process still runs.
-    pub fn operator_running(&mut self) -> bool {
-        self.operator.running()
+    /// What is wrong with the operator, if anything: its process exited, or its pod was
+    /// replaced or restarted (either would hide a hot loop or a crash behind a later success).
+    pub async fn operator_trouble(&mut self) -> Option<String> {
+        match &mut self.operator {
+            Operator::Process(process) => {
+                (!process.running()).then(|| "the hypershift-operator exited".to_owned())
+            }
+            Operator::Pod { uid, .. } if uid.is_empty() => None,
+            Operator::Pod { name, uid, .. } => {
+                let pods = Api::<Pod>::namespaced(self.client.clone(), OPERATOR_NAMESPACE)
+                    .list(&ListParams::default().labels("app.kubernetes.io/name=hypershift-operator"))
+                    .await
+                    .ok()?;
+                let Some(pod) = pods
+                    .items
+                    .iter()
+                    .find(|p| p.uid().as_deref() == Some(uid.as_str()))
+                else {
+                    return Some(format!("the hypershift-operator's pod {name} is gone"));
+                };
+                let restarts: i32 = pod
+                    .status
+                    .iter()
+                    .flat_map(|s| s.container_statuses.iter().flatten())
+                    .map(|c| c.restart_count)
+                    .sum();
+                (restarts > 0)
+                    .then(|| format!("the hypershift-operator's pod {name} restarted {restarts} times"))
+            }
+        }
     }
 
-    /// The operator's log so far.
+    /// The operator's log so far (its process's, or its pod's container's).
     pub fn operator_log(&self) -> String {
-        self.operator.log_text()
+        match &self.operator {
+            Operator::Process(process) => process.log_text(),
+            Operator::Pod { name, .. } => self
+                .cluster
+                .kubelet()
+                .map(|k| {
+                    k.logs_dir()
+                        .join(OPERATOR_NAMESPACE)
+                        .join(name)
+                        .join("operator.log")
+                })
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every pod's container log (containers only; empty with processes), for a failure report.
+    pub fn pod_logs(&self) -> String {
+        self.cluster
+            .kubelet()
+            .map(devcluster::Kubelet::dump_logs)
+            .unwrap_or_default()
     }
 
     async fn eventually<T, F, Fut>(&mut self, what: &str, mut check: F) -> Result<T>
@@ -265,16 +644,17 @@ impl Flagship {
             if let Some(v) = check().await {
                 return Ok(v);
             }
-            if !self.operator_running() {
+            if let Some(trouble) = self.operator_trouble().await {
                 bail!(
-                    "the hypershift-operator exited while waiting for {what}; its log:\n{}",
+                    "{trouble} while waiting for {what}; its log:\n{}",
                     self.operator_log()
                 );
             }
             if Instant::now() > deadline {
                 bail!(
-                    "timed out waiting for {what}; the operator's log:\n{}",
-                    self.operator_log()
+                    "timed out waiting for {what}; the operator's log:\n{}\npods:\n{}",
+                    self.operator_log(),
+                    self.pod_logs()
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -371,7 +751,16 @@ impl Flagship {
         p.line(&format!("  HostedControlPlane ValidReleaseInfo=True: {message}"));
         // The control plane's OLM conditions, as the HostedCluster shows them.
         self.wait_true(p, &["ValidOLMCatalogConfiguration", "OLMCatalogImagesResolved"])
-            .await
+            .await?;
+        if self.runtime == Runtime::Containers {
+            // The components really run: their pods are Ready.
+            self.wait_true(
+                p,
+                &["EtcdAvailable", "KubeAPIServerAvailable", "OLMCatalogsAvailable"],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Waits for each of the HostedCluster's conditions `types` to be True, printing each.
@@ -660,14 +1049,64 @@ impl Flagship {
                 }
             })
             .await?;
-        if !self.operator_running() {
-            bail!("the operator restarted or died");
+        let rolled = if self.runtime == Runtime::Containers {
+            // Their new pods (the template changed) start under the node's new registries.conf.
+            let t = Instant::now();
+            self.wait_rolled_out().await?;
+            format!(
+                "; their new pods and every other workload's Ready {:.1} s later",
+                t.elapsed().as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
+        if let Some(trouble) = self.operator_trouble().await {
+            bail!("{trouble} after the IDMS edit");
         }
         p.done(
-            &format!("both Deployments carry the dead mirror first, {message}; no restart"),
+            &format!("both Deployments carry the dead mirror first, {message}; no operator restart{rolled}"),
             latency,
         );
         Ok(latency)
+    }
+
+    /// Containers: waits until every workload of the control plane and the operator runs its
+    /// current template in a Ready pod (observed generation current, one ready replica), but the
+    /// hosted-cluster-config-operator (not reimplemented: it crash-loops).
+    async fn wait_rolled_out(&mut self) -> Result<()> {
+        let c = self.client.clone();
+        self.eventually("every workload's current pod to be Ready", || {
+            let c = c.clone();
+            async move {
+                let mut settled = true;
+                for ns in [CONTROL_PLANE, OPERATOR_NAMESPACE] {
+                    let lp = ListParams::default();
+                    for d in Api::<Deployment>::namespaced(c.clone(), ns)
+                        .list(&lp)
+                        .await
+                        .ok()?
+                    {
+                        if d.name_any() == "hosted-cluster-config-operator" {
+                            continue;
+                        }
+                        let status = d.status.clone().unwrap_or_default();
+                        settled &= status.observed_generation >= d.metadata.generation
+                            && status.ready_replicas.unwrap_or(0) >= 1;
+                    }
+                    for s in Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(c.clone(), ns)
+                        .list(&lp)
+                        .await
+                        .ok()?
+                    {
+                        let status = s.status.clone().unwrap_or_default();
+                        settled &= status.observed_generation >= s.metadata.generation
+                            && status.ready_replicas.unwrap_or(0) >= 1;
+                    }
+                }
+                settled.then_some(())
+            }
+        })
+        .await
     }
 
     /// Step 9: the catalog images pinned on the HostedCluster, first with one annotation
@@ -681,7 +1120,8 @@ impl Flagship {
         );
         let t = Instant::now();
         let host = self.registry.host.clone();
-        let pinned = |c: &control_plane_operator::catalogs::Catalog| pinned_catalog_image(&host, c);
+        let digests = self.catalogs.clone();
+        let pinned = |c: &control_plane_operator::catalogs::Catalog| pinned_catalog_image(&host, &digests, c);
         let hcs = Api::<HostedCluster>::namespaced(self.client.clone(), "clusters");
         let annotate = |annotations: serde_json::Map<String, serde_json::Value>| {
             let hcs = hcs.clone();
@@ -746,24 +1186,33 @@ impl Flagship {
         Ok(shown)
     }
 
-    /// Stops the operator, the cluster and the registry.
+    /// Stops the operator, the cluster (its pods first) and the registry, then the node.
     pub async fn shutdown(self) {
         drop(self.operator);
         self.cluster.shutdown().await;
+        drop(self.node);
+    }
+
+    /// `kubectl get pods -A` (containers: every pod the kubelet runs).
+    ///
+    /// # Errors
+    /// When kubectl fails.
+    pub fn pods(&self) -> Result<String> {
+        kubectl(&self.cluster, &["get", "pods", "-A"])
     }
 }
 
 /// A catalog's index as mirrored in step 1, by digest.
-fn pinned_catalog_image(host: &str, c: &control_plane_operator::catalogs::Catalog) -> String {
-    let tag = CATALOG_INDEXES
-        .iter()
-        .find(|(r, _)| *r == c.repository)
-        .map_or("v4.22", |(_, t)| *t);
+fn pinned_catalog_image(
+    host: &str,
+    digests: &BTreeMap<String, String>,
+    c: &control_plane_operator::catalogs::Catalog,
+) -> String {
     format!(
         "{}/{}@{}",
         hypershift_testkit::catalog_mirror(host),
         c.repository,
-        hypershift_testkit::catalog_image(c.repository, tag).digest
+        digests.get(c.repository).map_or("", String::as_str)
     )
 }
 

@@ -556,6 +556,7 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
 {
     let cp = ControlPlane::start(Runtime::Kubelet).await;
     let cpo = the_control_plane_runs(&cp).await;
+    node_ports_lead_into_ready_pods(&cp).await;
     let second = the_world_changes(&cp).await;
     a_missing_image_is_reported(&cp, &second).await;
 
@@ -583,6 +584,64 @@ async fn the_kubelet_runs_the_control_plane_operator_and_its_control_plane_as_po
         String::from_utf8_lossy(&ps.stdout).trim(),
         "",
         "containers left after shutdown"
+    );
+}
+
+/// `GET /readyz` on `127.0.0.1:port` from the node: the whole response, or the I/O error.
+async fn get_readyz(port: u16) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n").await?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .map_err(|_| std::io::Error::other("no answer within 5 s"))??;
+    Ok(out)
+}
+
+/// A NodePort Service's port on the node's loopback leads into the ready pod it selects (by the
+/// container port's name); one selecting no pod answers nothing.
+async fn node_ports_lead_into_ready_pods(cp: &ControlPlane) {
+    let port = |addr: String| addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let (admin, nowhere) = (
+        port(hypershift_testkit::free_address().unwrap()),
+        port(hypershift_testkit::free_address().unwrap()),
+    );
+    let service = |name: &str, app: &str, node_port: u16| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n  type: NodePort\n\
+             \x20 selector:\n    app: {app}\n  ports:\n  - port: 8080\n    targetPort: admin\n    nodePort: {node_port}\n"
+        )
+    };
+    let yaml = format!(
+        "{}---\n{}",
+        service("cpo-admin", "control-plane-operator", admin),
+        service("nowhere", "no-such-pod", nowhere)
+    );
+    kit::apply_yaml(&cp.cluster.client(), "e2e", &yaml).await.unwrap();
+    let deadline = Instant::now() + WITHIN;
+    let answer = loop {
+        match get_readyz(admin).await {
+            Ok(a) if a.starts_with("HTTP/1.") => break a,
+            other => assert!(
+                Instant::now() < deadline,
+                "node port {admin} never led to the operator's admin port: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
+    let nothing = get_readyz(nowhere).await;
+    assert!(
+        nothing.as_ref().map_or(true, String::is_empty),
+        "a node port with no ready pod answered: {nothing:?}"
+    );
+    kit::kubectl(
+        cp.cluster.kubeconfig_path(),
+        &["delete", "service", "-n", NS, "cpo-admin", "nowhere"],
     );
 }
 

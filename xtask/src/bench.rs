@@ -12,9 +12,9 @@ use crate::{cargo, run, say};
 const DOC: &str = "docs/benchmarks.md";
 
 /// Runs every benchmark, or only those named (`matcher`, `mirror_lookup`, `devcluster`,
-/// `operator`, `ignition`, `cpo`, `pods`).
+/// `operator`, `ignition`, `cpo`, `pods`, `flagship`).
 pub fn all(only: &[String]) -> Result<()> {
-    const KNOWN: [&str; 7] = [
+    const KNOWN: [&str; 8] = [
         "matcher",
         "mirror_lookup",
         "devcluster",
@@ -22,6 +22,7 @@ pub fn all(only: &[String]) -> Result<()> {
         "ignition",
         "cpo",
         "pods",
+        "flagship",
     ];
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if let Some(unknown) = only.iter().find(|o| !KNOWN.contains(&o.as_str())) {
@@ -47,6 +48,9 @@ pub fn all(only: &[String]) -> Result<()> {
     }
     if wanted("pods") {
         pods()?;
+    }
+    if wanted("flagship") {
+        flagship()?;
     }
     say(&format!("xtask bench: figures written to {DOC}"));
     Ok(())
@@ -415,6 +419,100 @@ fn pods() -> Result<()> {
         v("release_pushed_mib")?
     );
     replace_section("pods", &s)
+}
+
+/// How many times each variant of the flagship runs.
+const FLAGSHIP_RUNS: usize = 3;
+
+/// One `demo --once [--processes]`: its wall time, and each step's time as it printed them.
+fn flagship_run(processes: bool) -> Result<(f64, Vec<f64>)> {
+    let mut c = Command::new(crate::project_root().join("target/debug/demo"));
+    c.arg("--once");
+    if processes {
+        c.arg("--processes");
+    }
+    let t = std::time::Instant::now();
+    let out = c.output().context("cannot run the demo")?;
+    let wall = t.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the demo failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // `      ok (1.2 s): …` after each `[n/9]` line.
+    let steps = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("ok ("))
+        .filter_map(|l| l.split_once(" s)"))
+        .filter_map(|(secs, _)| secs.parse().ok())
+        .collect();
+    Ok((wall, steps))
+}
+
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Issue 10: the whole flagship with every pod a container against the same flagship with
+/// processes, wall time, alternating runs of the `demo --once` binary.
+fn flagship() -> Result<()> {
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    crate::images::images(&[])?;
+    let (mut containers, mut processes) = (Vec::new(), Vec::new());
+    for i in 0..FLAGSHIP_RUNS {
+        say(&format!("xtask: flagship run {} of {FLAGSHIP_RUNS}", i + 1));
+        containers.push(flagship_run(false)?);
+        processes.push(flagship_run(true)?);
+    }
+    let wall = |runs: &[(f64, Vec<f64>)]| median_of(runs.iter().map(|r| r.0).collect());
+    let step = |runs: &[(f64, Vec<f64>)], n: usize| {
+        median_of(runs.iter().filter_map(|r| r.1.get(n).copied()).collect())
+    };
+    let (on_containers, on_processes) = (wall(&containers), wall(&processes));
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} on {}.", today(), machine());
+    let _ = writeln!(
+        s,
+        "Command: `cargo xtask bench flagship` (builds the binaries and the images, then runs `target/debug/demo --once` and `target/debug/demo --once --processes` alternately, {FLAGSHIP_RUNS} times each; medians). With containers the operators run the release-built binaries of the `hypershift` image; with processes the debug builds.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| figure | containers | processes (same run) | ratio | target |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| the whole flagship, wall time (`demo --once`: registry, release push, devcluster, install, HostedCluster ready, node boot, IDMS edit, catalogs pinned, shutdown) | {on_containers:.1} s | {on_processes:.1} s | {:.2}× | reported |",
+        on_containers / on_processes.max(0.001)
+    );
+    for (n, what) in [
+        (
+            0,
+            "1 registry and the release pushed (containers: the runnable release, 10 images)",
+        ),
+        (
+            3,
+            "4 the hypershift-operator up (containers: its pod pulled and Ready)",
+        ),
+        (
+            5,
+            "6 the HostedCluster ready (containers: every control-plane pod pulled and Ready)",
+        ),
+        (6, "7 a node boots with the Ignition client"),
+        (7, "8 the IDMS edit reaches both Deployments"),
+        (8, "9 the catalogs pinned"),
+    ] {
+        let (with_containers, with_processes) = (step(&containers, n), step(&processes, n));
+        let _ = writeln!(
+            s,
+            "| step {what} | {with_containers:.1} s | {with_processes:.1} s | {:.2}× | reported |",
+            with_containers / with_processes.max(0.001)
+        );
+    }
+    replace_section("flagship", &s)
 }
 
 fn ms(ns: f64) -> String {

@@ -24,15 +24,18 @@ usage: cargo xtask <task>
 
 tasks:
   setup               install the Debian packages the tests need (as root), when missing
-  demo [--once]       the flagship scenario: registry, devcluster, hypershift-operator, a HostedCluster
-                      through mirrors (stays up until Ctrl-C; --once exits 0 only if every step succeeded)
+  demo [--once] [--processes]
+                      the flagship scenario: registry, devcluster, hypershift-operator, a HostedCluster
+                      through mirrors, every pod a container pulled through them (builds the images
+                      first; --processes: the operators as processes, no component runs); stays up
+                      until Ctrl-C; --once exits 0 only if every step succeeded
   test [--no-lint]    run every test tier (fmt, clippy, unit, property, CLI, codegen drift, images, e2e)
   codegen             regenerate deploy/crds/ (and their kustomizations) from crates/hypershift-api and
                       deploy/hypershift-operator/cluster-role.yaml from the operator's RBAC table
   images [--push REF [--authfile FILE] [--cert-dir DIR]]
                       build the hypershift image from the release binaries (buildah, offline,
                       reproducible; store target/containers), optionally push it
-  bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster / operator / ignition / cpo) and record their figures in docs/benchmarks.md";
+  bench [NAME]...     run the benchmarks (all, or matcher / mirror_lookup / devcluster / operator / ignition / cpo / pods / flagship) and record their figures in docs/benchmarks.md";
 
 /// Debian packages the tests need: (the file it provides, package).
 /// The registry tier (release provider, e2e) runs `/usr/bin/docker-registry`.
@@ -215,13 +218,17 @@ fn test(args: &[String]) -> Result<()> {
 }
 
 fn demo(args: &[String]) -> Result<()> {
-    if let Some(unknown) = args.iter().find(|a| *a != "--once") {
+    if let Some(unknown) = args.iter().find(|a| *a != "--once" && *a != "--processes") {
         bail!("unknown option {unknown:?} for demo\n{USAGE}");
     }
-    if !Path::new(PACKAGES[0].0).exists() {
-        bail!("{} is missing; run `cargo xtask setup` first", PACKAGES[0].0);
+    if let Some((missing, _)) = PACKAGES.iter().find(|(file, _)| !Path::new(file).exists()) {
+        bail!("{missing} is missing; run `cargo xtask setup` first");
     }
     run(cargo().args(["build", "--workspace", "--bins"]))?;
+    if !args.iter().any(|a| a == "--processes") {
+        // Every pod runs from the synthetic release's images: ours and the stand-in's.
+        images::images(&[])?;
+    }
     run(Command::new(project_root().join("target/debug/demo")).args(args))
 }
 

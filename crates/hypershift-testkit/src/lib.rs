@@ -34,6 +34,7 @@ pub use process::{
 pub use registry::TestRegistry;
 pub use release::{
     COMPONENTS, ImageBlob, IndexBlob, Layer, MCO_TEMPLATES, SOURCE_COMPONENTS, SOURCE_RELEASE,
-    SyntheticRelease, catalog_image, catalog_mirror, catalog_overrides, push_catalog, push_image, push_index,
+    SyntheticRelease, catalog_image, catalog_mirror, catalog_overrides, push_catalog, push_catalog_image,
+    push_image, push_index, runnable_catalog_image,
 };
 pub use tls::{TestCa, accepted_for, https_get};

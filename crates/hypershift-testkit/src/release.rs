@@ -409,16 +409,44 @@ pub fn catalog_overrides(host: &str) -> String {
     format!("registry.redhat.io/redhat={}", catalog_mirror(host))
 }
 
-/// A synthetic catalog index image: a file-based catalog under `configs/`.
-pub fn catalog_image(repository: &str, tag: &str) -> ImageBlob {
-    let catalog = format!(
+/// A synthetic catalog's file-based catalog (`configs/synthetic/catalog.json`).
+fn catalog_json(repository: &str, tag: &str) -> String {
+    format!(
         "{{\"schema\":\"olm.package\",\"name\":\"synthetic-{repository}\",\"defaultChannel\":\"stable\",\"description\":\"{tag}\"}}\n"
-    );
+    )
+}
+
+/// The label naming where an index image keeps its file-based catalog.
+const CATALOG_CONFIGS_LABEL: (&str, &str) = ("operators.operatorframework.io.index.configs.v1", "/configs");
+
+/// A synthetic catalog index image: a file-based catalog under `configs/` (blobs only: nothing
+/// in it runs; [`runnable_catalog_image`] is the one a pod can start).
+pub fn catalog_image(repository: &str, tag: &str) -> ImageBlob {
+    let catalog = catalog_json(repository, tag);
     ImageBlob::build(
         &[&[("configs/synthetic/catalog.json", catalog.as_bytes())]],
-        &[("operators.operatorframework.io.index.configs.v1", "/configs")],
+        &[CATALOG_CONFIGS_LABEL],
         Compression::Gzip,
         "amd64",
+    )
+}
+
+/// [`catalog_image`]'s catalog on the stand-in, runnable: `/bin/opm` is the stand-in (so `opm
+/// serve` answers the catalog pod's gRPC-port probes) and the stand-in's libraries are there for
+/// the `copy-content` the catalog pod copies in.
+///
+/// # Errors
+/// When the stand-in image's config is malformed.
+pub fn runnable_catalog_image(standin: &ImageBlob, repository: &str, tag: &str) -> anyhow::Result<ImageBlob> {
+    let catalog = catalog_json(repository, tag);
+    crate::images::extend(
+        standin,
+        &[
+            ("etc/standin/component", repository.as_bytes()),
+            ("configs/synthetic/catalog.json", catalog.as_bytes()),
+        ],
+        &[("bin/opm", "/usr/bin/standin")],
+        &[CATALOG_CONFIGS_LABEL],
     )
 }
 
@@ -432,21 +460,27 @@ pub async fn push_catalog(
     repository: &str,
     tags: &[&str],
 ) -> Result<Vec<String>, OciDistributionError> {
-    let repo = format!("{}/{repository}", catalog_mirror(&registry.host));
     let mut digests = Vec::new();
     for tag in tags {
         let image = catalog_image(repository, tag);
-        push_image(
-            &registry.push_client(),
-            &registry.auth(),
-            &repo,
-            &image,
-            Some(tag),
-        )
-        .await?;
+        push_catalog_image(registry, repository, tag, &image).await?;
         digests.push(image.digest);
     }
     Ok(digests)
+}
+
+/// Pushes `image` as catalog index `repository:tag` under [`catalog_mirror`].
+///
+/// # Errors
+/// When the registry refuses a push.
+pub async fn push_catalog_image(
+    registry: &TestRegistry,
+    repository: &str,
+    tag: &str,
+    image: &ImageBlob,
+) -> Result<(), OciDistributionError> {
+    let repo = format!("{}/{repository}", catalog_mirror(&registry.host));
+    push_image(&registry.push_client(), &registry.auth(), &repo, image, Some(tag)).await
 }
 
 /// The synthetic machine-config-operator image's templates (under `etc/mcc/templates/`).

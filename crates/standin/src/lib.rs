@@ -10,8 +10,9 @@
 //!   logs` sees exactly what the pod spec ran;
 //! - the one-shot commands of [`ONE_SHOT`] (init tasks upstream) then exit 0;
 //! - every other command serves until SIGTERM or SIGINT (then exits 0, so a graceful stop is
-//!   seen as one), answering `200 ok` to any HTTP request on every port its arguments name
-//!   ([`probe_ports`]): a readiness, liveness or startup probe on those ports succeeds.
+//!   seen as one), answering `200 ok` to any HTTP request on every port it serves
+//!   ([`listen_ports`]: those its arguments name, else the command's default, as `opm serve`'s
+//!   50051): a readiness, liveness or startup probe on those ports succeeds.
 //!
 //! `standin --version` prints its version. There is no other option: the arguments belong to
 //! the component it stands in for and are only logged.
@@ -51,6 +52,28 @@ pub fn log_line(component: &str, argv: &[String]) -> String {
         "standin: {component} argv {}",
         serde_json::Value::from(argv.to_vec())
     )
+}
+
+/// Commands that serve on a port of their own when their arguments name none: (command,
+/// subcommand, port). `opm serve` listens on gRPC port 50051 unless `--port` says otherwise
+/// (the catalog pods' probes connect there).
+pub const DEFAULT_PORTS: &[(&str, &str, u16)] = &[("opm", "serve", 50051)];
+
+/// The ports a run serves: those its arguments name ([`probe_ports`]), else its command's
+/// default ([`DEFAULT_PORTS`]).
+pub fn listen_ports(argv: &[String]) -> BTreeSet<u16> {
+    let (command, rest) = argv
+        .split_first()
+        .map_or(("", &[][..]), |(c, r)| (command_name(c), r));
+    let named = probe_ports(rest);
+    if !named.is_empty() {
+        return named;
+    }
+    DEFAULT_PORTS
+        .iter()
+        .filter(|(c, sub, _)| *c == command && rest.first().map(String::as_str) == Some(*sub))
+        .map(|(_, _, port)| *port)
+        .collect()
 }
 
 /// The ports the arguments name, which the stand-in serves its probes on:
@@ -94,6 +117,26 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn opm_serve_listens_on_its_default_port_unless_told_otherwise() {
+        let serve = |a: &[&str]| listen_ports(&args(a));
+        assert_eq!(
+            serve(&[
+                "/bin/opm",
+                "serve",
+                "/extracted-catalog/catalog",
+                "--cache-dir=/c"
+            ]),
+            BTreeSet::from([50051])
+        );
+        assert_eq!(
+            serve(&["/bin/opm", "serve", "/c", "--port=6000"]),
+            BTreeSet::from([6000])
+        );
+        assert_eq!(serve(&["/bin/opm", "render", "/c"]), BTreeSet::new());
+        assert_eq!(serve(&["/usr/bin/etcd"]), BTreeSet::new());
     }
 
     #[test]

@@ -44,7 +44,7 @@ async fn serve(component: &str, argv: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let app = axum::Router::new().fallback(|| async { "ok\n" });
-    for port in standin::probe_ports(argv.get(1..).unwrap_or_default()) {
+    for port in standin::listen_ports(argv) {
         match TcpListener::bind(("0.0.0.0", port)).await {
             Ok(listener) => {
                 eprintln!("standin: {component}: answering probes on port {port}");

@@ -107,12 +107,7 @@ impl PodNetwork {
     /// # Errors
     /// When nothing listens there, or the namespace is gone.
     pub fn connect(&self, port: u16) -> Result<std::net::TcpStream, String> {
-        in_namespace(&self.path(), || {
-            std::net::TcpStream::connect_timeout(
-                &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                std::time::Duration::from_secs(1),
-            )
-        })
+        connect_at(&self.path(), port)
     }
 
     /// Binds `127.0.0.1:port` inside the pod (what a container's server does; for tests).
@@ -124,6 +119,20 @@ impl PodNetwork {
             std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         })
     }
+}
+
+/// A connection to `127.0.0.1:port` inside the network namespace at `path` (one second to
+/// connect).
+///
+/// # Errors
+/// When nothing listens there, or the namespace is gone.
+pub fn connect_at(path: &std::path::Path, port: u16) -> Result<std::net::TcpStream, String> {
+    in_namespace(path, || {
+        std::net::TcpStream::connect_timeout(
+            &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            std::time::Duration::from_secs(1),
+        )
+    })
 }
 
 /// Relays every connection accepted in the pod to the same port on the node's loopback.

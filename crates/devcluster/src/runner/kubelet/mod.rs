@@ -26,6 +26,7 @@
 
 mod pod;
 mod probe;
+mod proxy;
 mod status;
 
 use std::collections::BTreeMap;
@@ -325,6 +326,7 @@ async fn run(
         services,
     });
     let mut running: BTreeMap<Key, Running> = BTreeMap::new();
+    let mut node_ports = proxy::NodePorts::default();
     // Pod tasks report through their views; the tick turns those into workload status.
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -335,6 +337,7 @@ async fn run(
         }
         let wants = wanted(&ctx, &deployments, &sets);
         reconcile(&ctx, &wants, &pods, &mut running).await;
+        node_ports.sync(&ctx.services, endpoints(&wants, &running));
         for (key, want) in &wants {
             let view = running
                 .get(key)
@@ -399,6 +402,38 @@ fn wanted(ctx: &Ctx, deployments: &Store<Deployment>, sets: &Store<StatefulSet>)
         }
     }
     wants
+}
+
+/// The ready pods node ports may lead to, by namespace and pod name.
+fn endpoints(wants: &BTreeMap<Key, Want>, running: &BTreeMap<Key, Running>) -> Vec<proxy::Endpoint> {
+    let mut out: Vec<proxy::Endpoint> = running
+        .iter()
+        .filter_map(|(key, r)| {
+            let view = r.view.lock().ok()?.clone();
+            let netns = view.netns.filter(|_| view.ready)?;
+            let template = &wants.get(key)?.template;
+            let named_ports = template
+                .spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .flat_map(|c| c.ports.iter().flatten())
+                .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
+                .collect();
+            Some(proxy::Endpoint {
+                namespace: key.1.clone(),
+                pod: r.pod.clone(),
+                labels: template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.clone())
+                    .unwrap_or_default(),
+                named_ports,
+                netns,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
+    out
 }
 
 /// Starts the pods wanted, stops those no longer wanted (or whose Pod a user deleted).
@@ -593,6 +628,7 @@ mod tests {
             uid: Some("u".into()),
             ready: false,
             summary: "container etcd: ErrImagePull: manifest unknown".into(),
+            netns: None,
         };
         let s = workload_status(
             Kind::Deployment,
@@ -630,6 +666,7 @@ mod tests {
             uid: Some("u".into()),
             ready: true,
             summary: String::new(),
+            netns: None,
         };
         let s = workload_status(Kind::StatefulSet, &want(), Some(&ready), &Value::Null, "t");
         assert_eq!(s["readyReplicas"], 1);

@@ -43,6 +43,8 @@ pub(in crate::runner) struct View {
     pub ready: bool,
     /// What keeps it from being ready.
     pub summary: String,
+    /// Its network namespace, once created (where node ports lead).
+    pub netns: Option<PathBuf>,
 }
 
 struct Task {
@@ -290,6 +292,9 @@ impl Task {
     /// From the network namespace to running containers, then supervising them until stopped.
     async fn run(&mut self, network: &mut Option<Arc<PodNetwork>>, live: &mut Vec<Live>) {
         let Some(net) = self.network().await else { return };
+        if let Ok(mut v) = self.view.lock() {
+            v.netns = Some(net.path());
+        }
         *network = Some(Arc::clone(&net));
         let Some(run) = self.plan(&net).await else { return };
         if !self.pull_images(&run).await || !self.check_users(&run).await {
@@ -331,7 +336,14 @@ impl Task {
 
     async fn network(&mut self) -> Option<Arc<PodNetwork>> {
         use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(format!("{}/{}", self.input.namespace, self.input.name));
+        // Unique per kubelet too (its directory): two devclusters on one machine (tests in
+        // parallel) run pods of the same names.
+        let digest = sha2::Sha256::digest(format!(
+            "{}\n{}/{}",
+            self.ctx.dir.display(),
+            self.input.namespace,
+            self.input.name
+        ));
         let name = digest[..6].iter().fold(String::new(), |mut s, b| {
             use std::fmt::Write as _;
             let _ = write!(s, "{b:02x}");
