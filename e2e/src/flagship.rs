@@ -120,6 +120,8 @@ pub struct Flagship {
     pub operator: Operator,
     /// Each catalog index mirrored in step 1: repository → digest.
     catalogs: BTreeMap<String, String>,
+    /// [`start_with`]'s spare mirror host.
+    pub spare: Option<TestRegistry>,
     node: Option<ManagementNode>,
 }
 
@@ -176,7 +178,20 @@ async fn push_mirror_content(
 }
 
 /// Steps 1–6: everything up and the HostedCluster ready.
+///
+/// # Errors
+/// When a step fails (the message says which, with the operator's log).
 pub async fn start(p: &mut dyn Progress, runtime: Runtime) -> Result<Flagship> {
+    start_with(p, runtime, false).await
+}
+
+/// [`start`], and with `spare_mirror` a second, empty mirror host of the same site
+/// ([`Flagship::spare`]: its certificate from the same CA, its own credentials), reachable from
+/// every pod from the start as on a real network, for the site to move its mirror to.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with(p: &mut dyn Progress, runtime: Runtime, spare_mirror: bool) -> Result<Flagship> {
     hypershift_releaseinfo::install_crypto_provider();
     let t = Instant::now();
     p.step(
@@ -184,6 +199,7 @@ pub async fn start(p: &mut dyn Progress, runtime: Runtime) -> Result<Flagship> {
         "registry with TLS and htpasswd, release 4.99.0 pushed in oc-mirror v2's layout, four OLM catalog indexes",
     );
     let registry = TestRegistry::start();
+    let spare = spare_mirror.then(|| registry.sibling());
     let (release, standin) = match runtime {
         Runtime::Containers => {
             let base = BaseImages::load()?;
@@ -230,7 +246,7 @@ pub async fn start(p: &mut dyn Progress, runtime: Runtime) -> Result<Flagship> {
             None
         }
     };
-    let cluster = start_cluster(&registry, node.as_ref()).await?;
+    let cluster = start_cluster(&registry, spare.as_ref(), node.as_ref()).await?;
     let client = cluster.client();
     // For a user looking around (`hypershift release info --ca-bundle`).
     std::fs::create_dir_all(cluster.state_dir().join("demo"))?;
@@ -249,6 +265,7 @@ pub async fn start(p: &mut dyn Progress, runtime: Runtime) -> Result<Flagship> {
     } else {
         seed_and_spawn(p, registry, release, cluster, client, catalogs).await?
     };
+    flagship.spare = spare;
 
     flagship.create_hosted_cluster(p).await?;
 
@@ -262,21 +279,29 @@ pub async fn start(p: &mut dyn Progress, runtime: Runtime) -> Result<Flagship> {
     Ok(flagship)
 }
 
-/// Step 2: devcluster, with its kubelet on `node` (the registry's port forwarded into every pod),
+/// Step 2: devcluster, with its kubelet on `node` (the registries' ports forwarded into every pod),
 /// or else its runner running our `ignition-server` and `control-plane-operator` binaries for
 /// their Deployments.
-async fn start_cluster(registry: &TestRegistry, node: Option<&ManagementNode>) -> Result<DevCluster> {
+async fn start_cluster(
+    registry: &TestRegistry,
+    spare: Option<&TestRegistry>,
+    node: Option<&ManagementNode>,
+) -> Result<DevCluster> {
     let options = match node {
         Some(node) => {
-            let port = registry
-                .host
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .context("the registry's port")?;
+            let ports = std::iter::once(registry)
+                .chain(spare)
+                .map(|r| {
+                    r.host
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse().ok())
+                        .with_context(|| format!("the port of {}", r.host))
+                })
+                .collect::<Result<Vec<u16>>>()?;
             DevClusterOptions {
                 kubelet: Some(devcluster::KubeletOptions {
-                    node_ports: vec![port],
+                    node_ports: ports,
                     termination_grace: Duration::from_secs(5),
                     max_backoff: Duration::from_secs(8),
                     ..devcluster::KubeletOptions::new(node.podman.kubelet_node())
@@ -416,6 +441,7 @@ async fn seed_and_spawn(
         client,
         operator: Operator::Process(operator),
         catalogs,
+        spare: None,
         node: None,
     })
 }
@@ -483,6 +509,7 @@ async fn install(
             image: image.clone(),
         },
         catalogs,
+        spare: None,
         node: Some(node),
     };
     let c = flagship.client.clone();
@@ -1184,6 +1211,111 @@ impl Flagship {
             t.elapsed(),
         );
         Ok(shown)
+    }
+
+    /// The management node (containers only).
+    fn node(&self) -> Result<&Podman> {
+        self.node
+            .as_ref()
+            .map(|n| &n.podman)
+            .context("only the containers flagship has a management node")
+    }
+
+    /// Containers: release component `component`'s image leaves the mirror `mirror` and the node
+    /// (as image garbage collection would): its container goes with it, and the restart has to
+    /// pull it again. Returns the image as pod specs name it (`quay.invalid/…@sha256:…`).
+    ///
+    /// # Errors
+    /// When skopeo or podman fail.
+    pub fn lose_component_image(&self, component: &str, mirror: &TestRegistry) -> Result<String> {
+        let node = self.node()?;
+        let digest = &self
+            .release
+            .components
+            .get(component)
+            .with_context(|| format!("no component {component}"))?
+            .digest;
+        let image = format!("{SOURCE_COMPONENTS}@{digest}");
+        let mirrored = format!(
+            "{}@{digest}",
+            SyntheticRelease::mirror_components_repo(&mirror.host)
+        );
+        let out = node.node.delete(&mirrored)?;
+        if !out.status.success() {
+            bail!(
+                "skopeo delete {mirrored}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = node.command().args(["rmi", "--force", &image]).output()?;
+        if !out.status.success() {
+            bail!("podman rmi {image}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(image)
+    }
+
+    /// Containers: the site moves its mirror to `second` (the release pushed there first; a
+    /// host whose certificate the site's CA signed, so everything trusts it already): its
+    /// credentials join the node's global pull secret and the HostedCluster's pull secret, and
+    /// the IDMS names it; waits until the node's registries.conf (the machine-config-operator's
+    /// part) follows. Nothing is restarted.
+    ///
+    /// # Errors
+    /// When a file or the API refuses, or the registries.conf does not follow in time.
+    pub async fn move_mirror(&mut self, second: &TestRegistry) -> Result<()> {
+        let node = self.node()?.node.clone();
+        let merged = {
+            let mut auth: serde_json::Value = serde_json::from_slice(&std::fs::read(&node.auth_file)?)?;
+            let extra: serde_json::Value = serde_json::from_slice(&second.pull_secret_json())?;
+            auth["auths"][&second.host] = extra["auths"][&second.host].clone();
+            auth.to_string()
+        };
+        std::fs::write(&node.auth_file, &merged)?;
+        let secret = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: pull-secret\n  namespace: clusters\n\
+             type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{merged}'\n"
+        );
+        self.apply(&secret).await?;
+        self.apply(&SyntheticRelease::idms_yaml("release-mirror", &second.host, true))
+            .await?;
+        let host = second.host.clone();
+        let conf = node.registries_conf.clone();
+        self.eventually("the node's registries.conf to follow the IDMS", || {
+            let followed = std::fs::read_to_string(&conf).is_ok_and(|c| c.contains(&host));
+            async move { followed.then_some(()) }
+        })
+        .await
+    }
+
+    /// Waits until the HostedCluster's condition `type_` has `status` with a message containing
+    /// `naming`; returns the message.
+    ///
+    /// # Errors
+    /// When it does not within two minutes, or the operator is in trouble.
+    pub async fn wait_condition(&mut self, type_: &str, status: &str, naming: &str) -> Result<String> {
+        let c = self.client.clone();
+        self.eventually(
+            &format!("the HostedCluster's {type_}={status} naming {naming:?}"),
+            || {
+                let c = c.clone();
+                async move {
+                    Self::condition(&c, type_)
+                        .await
+                        .filter(|(s, m)| s == status && m.contains(naming))
+                        .map(|(_, m)| m)
+                }
+            },
+        )
+        .await
+    }
+
+    /// Containers: waits until every workload runs its current template in a Ready pod (the
+    /// hosted-cluster-config-operator aside).
+    ///
+    /// # Errors
+    /// When they do not within two minutes, or the operator is in trouble.
+    pub async fn wait_settled(&mut self) -> Result<()> {
+        self.wait_rolled_out().await
     }
 
     /// Stops the operator, the cluster (its pods first) and the registry, then the node.

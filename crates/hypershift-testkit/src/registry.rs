@@ -22,6 +22,8 @@ pub struct TestRegistry {
     pub ca_pem: String,
     pub username: String,
     pub password: String,
+    /// The CA, kept to sign a [`TestRegistry::sibling`]'s certificate.
+    ca: std::sync::Arc<TestCa>,
     dir: PathBuf,
     child: Child,
 }
@@ -33,6 +35,20 @@ impl TestRegistry {
     /// When `/usr/bin/docker-registry` is missing (the message says how to install it) or the
     /// registry does not come up.
     pub fn start() -> Self {
+        Self::start_signed_by(std::sync::Arc::new(TestCa::new("hypershift-rs test registry CA")))
+    }
+
+    /// Another registry of the same site: its serving certificate from this one's CA (so what
+    /// trusts one trusts both), its own port, storage and credentials entry.
+    ///
+    /// # Panics
+    /// As [`TestRegistry::start`].
+    #[must_use]
+    pub fn sibling(&self) -> Self {
+        Self::start_signed_by(std::sync::Arc::clone(&self.ca))
+    }
+
+    fn start_signed_by(ca: std::sync::Arc<TestCa>) -> Self {
         assert!(
             Path::new(REGISTRY_BINARY).exists(),
             "{REGISTRY_BINARY} is missing: the registry tests need Debian's docker-registry package \
@@ -40,7 +56,6 @@ impl TestRegistry {
         );
         let dir = unique_dir();
         std::fs::create_dir_all(dir.join("data")).expect("create the registry's directory");
-        let ca = TestCa::new("hypershift-rs test registry CA");
         let (cert, key) = ca.issue(&["127.0.0.1", "localhost"]);
         std::fs::write(dir.join("tls.crt"), cert).expect("write the certificate");
         std::fs::write(dir.join("tls.key"), key).expect("write the key");
@@ -65,7 +80,8 @@ impl TestRegistry {
             if wait_ready(&host, &mut child) {
                 return Self {
                     host,
-                    ca_pem: ca.ca_pem,
+                    ca_pem: ca.ca_pem.clone(),
+                    ca,
                     username,
                     password,
                     dir,
