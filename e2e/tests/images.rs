@@ -279,3 +279,80 @@ impl Drop for StopAll {
         }
     }
 }
+
+/// The container tier's registry as a container (issue 10 item 5): the `test-registry` image
+/// (Debian's distribution registry, `cargo xtask images`) started by testcontainers through
+/// podman's Docker-compatible socket (`DOCKER_HOST`, served by `cargo xtask test`), on the host's
+/// network as the image's non-root user; TLS and htpasswd as the process registry; removed when
+/// dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_runs_as_a_container_through_testcontainers_with_tls_and_auth() {
+    hypershift_releaseinfo::install_crypto_provider();
+    let registry = TestRegistry::start_in_container().await.unwrap();
+    let id = registry.container_id().unwrap().to_owned();
+    let out = tool("podman")
+        .args([
+            "inspect",
+            "--format",
+            "{{.ImageName}} {{.HostConfig.NetworkMode}} {{.Config.User}}",
+            &id,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok(&out, "podman inspect").trim(),
+        "localhost/test-registry:dev host 65532:65532"
+    );
+    // A release pushed with its credentials is read back by digest through TLS with the CA.
+    let release = hypershift_testkit::SyntheticRelease::new("4.99.0");
+    release.push(&registry).await.unwrap();
+    let digest = release.source_reference().rsplit('@').next().unwrap().to_owned();
+    let reference = format!(
+        "docker://{}@{digest}",
+        hypershift_testkit::SyntheticRelease::mirror_release_repo(&registry.host)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), &registry.ca_pem).unwrap();
+    let creds = format!("{}:{}", registry.username, registry.password);
+    let out = tool("skopeo")
+        .args(["inspect", "--raw", "--creds", &creds, "--cert-dir"])
+        .arg(&certs)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    let manifest = ok(&out, "skopeo inspect");
+    assert_eq!(hypershift_mirrors::sha256_digest(manifest.as_bytes()), digest);
+    // A wrong password is refused.
+    let out = tool("skopeo")
+        .args(["inspect", "--raw", "--creds", "mirror-user:wrong", "--cert-dir"])
+        .arg(&certs)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    let refusal = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        !out.status.success()
+            && (refusal.contains("unauthorized") || refusal.contains("authentication required")),
+        "{refusal}"
+    );
+    // Dropped: the container is removed.
+    drop(registry);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = tool("podman")
+            .args(["ps", "--all", "--quiet", "--no-trunc", "--filter"])
+            .arg(format!("id={id}"))
+            .output()
+            .unwrap();
+        if ok(&out, "podman ps").trim().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the registry container {id} is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -37,6 +37,8 @@ struct Spec {
     containerfile: &'static str,
     /// The release binaries it carries under `/usr/bin`.
     binaries: &'static [&'static str],
+    /// Programs of this machine it carries at the same paths (Debian's).
+    system_binaries: &'static [&'static str],
     ca_bundle: bool,
     busybox: bool,
 }
@@ -46,6 +48,7 @@ const IMAGES: &[Spec] = &[
         name: "hypershift",
         containerfile: "deploy/images/hypershift.Containerfile",
         binaries: &["hypershift-operator", "control-plane-operator", "ignition-server"],
+        system_binaries: &[],
         ca_bundle: true,
         busybox: false,
     },
@@ -53,10 +56,23 @@ const IMAGES: &[Spec] = &[
         name: "standin",
         containerfile: "deploy/images/standin.Containerfile",
         binaries: &["standin"],
+        system_binaries: &[],
         ca_bundle: false,
         busybox: true,
     },
+    // A test fixture: the container tier's registry, run through testcontainers.
+    Spec {
+        name: "test-registry",
+        containerfile: "deploy/images/test-registry.Containerfile",
+        binaries: &[],
+        system_binaries: &[REGISTRY],
+        ca_bundle: false,
+        busybox: false,
+    },
 ];
+
+/// Debian's CNCF distribution registry.
+const REGISTRY: &str = "/usr/bin/docker-registry";
 
 impl Spec {
     fn local(&self) -> String {
@@ -113,7 +129,13 @@ fn options(args: &[String]) -> Result<Options> {
 /// The task.
 pub fn images(args: &[String]) -> Result<()> {
     let o = options(args)?;
-    for tool in ["/usr/bin/buildah", "/usr/bin/podman", "/usr/bin/skopeo", BUSYBOX] {
+    for tool in [
+        "/usr/bin/buildah",
+        "/usr/bin/podman",
+        "/usr/bin/skopeo",
+        BUSYBOX,
+        REGISTRY,
+    ] {
         if !Path::new(tool).exists() {
             bail!("{tool} is missing; run `cargo xtask setup` (as root) first");
         }
@@ -159,6 +181,60 @@ fn mib(bytes: u64) -> f64 {
 
 /// buildah or podman on the project's store, with the project's containers.conf.
 /// Paths are absolute: buildah's copier runs in another directory.
+/// podman's Docker-compatible API on `target/podman/podman.sock` over the project's store (the
+/// images this task built), for testcontainers in the container tier; stopped when dropped.
+pub struct DockerSocket {
+    child: std::process::Child,
+    path: PathBuf,
+}
+
+impl DockerSocket {
+    /// Serves it (`podman system service`) and waits until it answers.
+    pub fn start() -> Result<Self> {
+        let dir = crate::project_root().join("target/podman");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("podman.sock");
+        let _ = std::fs::remove_file(&path);
+        let log = std::fs::File::create(dir.join("service.log"))?;
+        let child = tool("/usr/bin/podman")
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", path.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("cannot start podman system service")?;
+        let socket = Self { child, path };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket.path).is_err() {
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "podman system service did not serve {} within 20 s; see target/podman/service.log",
+                    socket.path.display()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        say(&format!(
+            "xtask: podman's Docker-compatible API on {}",
+            socket.docker_host()
+        ));
+        Ok(socket)
+    }
+
+    /// The `DOCKER_HOST` value naming it.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+}
+
+impl Drop for DockerSocket {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 pub fn tool(program: &str) -> Command {
     let root = crate::project_root();
     let mut c = Command::new(program);
@@ -223,6 +299,11 @@ fn assemble(spec: &Spec) -> Result<PathBuf> {
         let binary = PathBuf::from("target/release").join(b);
         copy(&binary, &rootfs.join("usr/bin").join(b))?;
         libraries.extend(shared_libraries(&binary)?);
+    }
+    for b in spec.system_binaries {
+        let binary = Path::new(b);
+        copy(binary, &rootfs.join(b.trim_start_matches('/')))?;
+        libraries.extend(shared_libraries(binary)?);
     }
     for lib in libraries {
         copy(&lib, &rootfs.join(lib.strip_prefix("/").unwrap_or(&lib)))?;

@@ -208,11 +208,18 @@ fn test(args: &[String]) -> Result<()> {
     // here from the release binaries.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
     images::images(&[])?;
+    // testcontainers' engine: podman's Docker-compatible socket over the images just built.
+    let socket = images::DockerSocket::start()?;
     if has_nextest() {
-        run(cargo().args(["nextest", "run", "-p", "e2e", "--no-tests=fail"]))?;
+        run(cargo()
+            .args(["nextest", "run", "-p", "e2e", "--no-tests=fail"])
+            .env("DOCKER_HOST", socket.docker_host()))?;
     } else {
-        run(cargo().args(["test", "-p", "e2e"]))?;
+        run(cargo()
+            .args(["test", "-p", "e2e"])
+            .env("DOCKER_HOST", socket.docker_host()))?;
     }
+    drop(socket);
     say("xtask test: all tiers passed");
     Ok(())
 }

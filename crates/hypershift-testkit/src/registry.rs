@@ -1,4 +1,7 @@
-//! The distribution registry as a child process, on 127.0.0.1 with TLS and htpasswd auth.
+//! The distribution registry on 127.0.0.1 with TLS and htpasswd auth: as a child process (the
+//! fast tiers), or, with the `testcontainers` feature, as a container of the `test-registry`
+//! image `cargo xtask images` builds from the same Debian binary, started by testcontainers
+//! through podman's Docker-compatible socket (`DOCKER_HOST`; `cargo xtask test` serves one).
 
 use std::io::Read as _;
 use std::net::TcpStream;
@@ -25,8 +28,21 @@ pub struct TestRegistry {
     /// The CA, kept to sign a [`TestRegistry::sibling`]'s certificate.
     ca: std::sync::Arc<TestCa>,
     dir: PathBuf,
-    child: Child,
+    server: Server,
 }
+
+/// How the registry runs.
+#[derive(Debug)]
+enum Server {
+    Process(Child),
+    /// Removed when dropped (testcontainers).
+    #[cfg(feature = "testcontainers")]
+    Container(Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>),
+}
+
+/// The container image of [`TestRegistry::start_in_container`] (`cargo xtask images` builds it).
+#[cfg(feature = "testcontainers")]
+pub const REGISTRY_IMAGE: (&str, &str) = ("localhost/test-registry", "dev");
 
 impl TestRegistry {
     /// Starts a registry with TLS and basic auth.
@@ -48,12 +64,9 @@ impl TestRegistry {
         Self::start_signed_by(std::sync::Arc::clone(&self.ca))
     }
 
-    fn start_signed_by(ca: std::sync::Arc<TestCa>) -> Self {
-        assert!(
-            Path::new(REGISTRY_BINARY).exists(),
-            "{REGISTRY_BINARY} is missing: the registry tests need Debian's docker-registry package \
-             (run `cargo xtask setup` as root, or `apt-get install -y docker-registry`)"
-        );
+    /// A fresh directory with the serving key pair `ca` signs, the htpasswd file and the storage
+    /// directory; the credentials.
+    fn prepare(ca: &TestCa) -> (PathBuf, String, String) {
         let dir = unique_dir();
         std::fs::create_dir_all(dir.join("data")).expect("create the registry's directory");
         let (cert, key) = ca.issue(&["127.0.0.1", "localhost"]);
@@ -63,6 +76,16 @@ impl TestRegistry {
         // The registry only accepts bcrypt entries; a low cost keeps tests fast.
         let hash = bcrypt::hash(&password, 4).expect("bcrypt hash");
         std::fs::write(dir.join("htpasswd"), format!("{username}:{hash}\n")).expect("write htpasswd");
+        (dir, username, password)
+    }
+
+    fn start_signed_by(ca: std::sync::Arc<TestCa>) -> Self {
+        assert!(
+            Path::new(REGISTRY_BINARY).exists(),
+            "{REGISTRY_BINARY} is missing: the registry tests need Debian's docker-registry package \
+             (run `cargo xtask setup` as root, or `apt-get install -y docker-registry`)"
+        );
+        let (dir, username, password) = Self::prepare(&ca);
 
         // A free port can be taken between choosing and binding it: try a few.
         for _ in 0..5 {
@@ -85,7 +108,7 @@ impl TestRegistry {
                     username,
                     password,
                     dir,
-                    child,
+                    server: Server::Process(child),
                 };
             }
             let _ = child.kill();
@@ -94,6 +117,91 @@ impl TestRegistry {
         let mut log = String::new();
         let _ = std::fs::File::open(dir.join("registry.log")).and_then(|mut f| f.read_to_string(&mut log));
         panic!("docker-registry did not start on 127.0.0.1; its log:\n{log}");
+    }
+
+    /// [`TestRegistry::start`], the registry running as a container of [`REGISTRY_IMAGE`]
+    /// started by testcontainers through the engine `DOCKER_HOST` names (podman's
+    /// Docker-compatible socket here), on the host's network so it listens on 127.0.0.1 like the
+    /// process; its directory is bind-mounted at the same path, and it runs as the image's
+    /// non-root user.
+    ///
+    /// # Errors
+    /// When no engine answers at `DOCKER_HOST` (the message says how to serve one) or the
+    /// container does not start.
+    #[cfg(feature = "testcontainers")]
+    pub async fn start_in_container() -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        use testcontainers::core::{Mount, WaitFor};
+        use testcontainers::runners::AsyncRunner as _;
+        use testcontainers::{GenericImage, ImageExt as _};
+        let Some(docker_host) = std::env::var_os("DOCKER_HOST") else {
+            anyhow::bail!(
+                "DOCKER_HOST is unset: the registry container needs an engine; `cargo xtask test` serves podman's \
+                 Docker-compatible socket and sets it (by hand: `podman system service --time=0 unix:///PATH/podman.sock` \
+                 with the project's store, docs/testing.md)"
+            );
+        };
+        let ca = std::sync::Arc::new(TestCa::new("hypershift-rs test registry CA"));
+        let (dir, username, password) = Self::prepare(&ca);
+        // The image's user (65532) reads the files and writes the storage.
+        for (path, mode) in [
+            (dir.clone(), 0o755),
+            (dir.join("data"), 0o777),
+            (dir.join("tls.key"), 0o644),
+            (dir.join("tls.crt"), 0o644),
+            (dir.join("htpasswd"), 0o644),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+        let host = refusing_address();
+        std::fs::write(dir.join("config.yml"), config(&dir, &host))?;
+        let path = dir.display().to_string();
+        let container = GenericImage::new(REGISTRY_IMAGE.0, REGISTRY_IMAGE.1)
+            // Ready when it accepts connections, as the process (it logs nothing at `warn`).
+            .with_wait_for(WaitFor::Nothing)
+            // The host's network as a network *mode*: testcontainers' `with_network` would try to
+            // create a network named `host`, which podman (unlike Docker) does not list.
+            .with_host_config_modifier(|c| c.network_mode = Some("host".to_owned()))
+            .with_mount(Mount::bind_mount(path.clone(), path.clone()))
+            .with_cmd(["serve".to_owned(), format!("{path}/config.yml")])
+            .start()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "starting the {}:{} container through {}: {e} (`cargo xtask images` builds the image)",
+                    REGISTRY_IMAGE.0,
+                    REGISTRY_IMAGE.1,
+                    docker_host.to_string_lossy()
+                )
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&host).await.is_err() {
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "the registry container {} does not listen on {host} within 20 s",
+                    container.id()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Self {
+            host,
+            ca_pem: ca.ca_pem.clone(),
+            ca,
+            username,
+            password,
+            dir,
+            server: Server::Container(Box::new(container)),
+        })
+    }
+
+    /// The container's id, when it runs as one.
+    pub fn container_id(&self) -> Option<&str> {
+        match &self.server {
+            Server::Process(_) => None,
+            #[cfg(feature = "testcontainers")]
+            Server::Container(c) => Some(c.id()),
+        }
     }
 
     /// A `.dockerconfigjson` holding this registry's credentials.
@@ -141,9 +249,16 @@ impl TestRegistry {
 }
 
 impl Drop for TestRegistry {
+    #[allow(
+        irrefutable_let_patterns,
+        reason = "without the testcontainers feature every registry is a process"
+    )]
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Server::Process(child) = &mut self.server {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // A container is removed by its own drop, after this.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
