@@ -22,6 +22,7 @@ pub mod components;
 pub mod config;
 pub mod hcp;
 
+use hypershift_support::binary::stopped;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -72,7 +73,11 @@ pub async fn context(
 }
 
 /// Runs the operator until it is stopped or loses its lease.
-pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
+pub async fn run(
+    config: OperatorConfig,
+    log: Option<LogHandle>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     hypershift_releaseinfo::install_crypto_provider();
     let client = hypershift_support::client::client(
         config.kubeconfig.as_deref(),
@@ -104,7 +109,10 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
     let ctx = Arc::new(context(&config, client.clone(), metrics).await?);
     ready.store(true, Ordering::Relaxed);
     if !config.leader_elect {
-        hcp::run(ctx).await;
+        tokio::select! {
+            () = hcp::run(ctx) => {}
+            () = stopped(stop) => {}
+        }
         return Ok(());
     }
     let identity = format!("{}-{}", config.hosted_control_plane, std::process::id());
@@ -116,11 +124,20 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
         config.leader_election,
     )
     .context("leader election")?;
-    let mut leadership = elector.acquire().await;
+    let mut leadership = tokio::select! {
+        l = elector.acquire() => l,
+        () = stopped(stop.clone()) => return Ok(()),
+    };
     info!(identity, "leading");
     tokio::select! {
         biased;
         lost = leadership.lost() => Err(anyhow::Error::new(lost).context("stopping: leadership lost")),
+        // SIGTERM (a rollout replacing this pod): hand the lease over at once, so the new pod
+        // leads now rather than when the lease expires.
+        () = stopped(stop) => {
+            leadership.release().await.context("releasing the leader lease")?;
+            Ok(())
+        }
         () = hcp::run(ctx) => {
             leadership.release().await.context("releasing the leader lease")?;
             Ok(())

@@ -29,6 +29,7 @@ pub mod rbac;
 /// in memory at the same time and competes for the same API server.
 pub const MAX_CONCURRENT_RECONCILES: u16 = 10;
 
+use hypershift_support::binary::stopped;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -58,7 +59,11 @@ struct Metrics {
 }
 
 /// Runs the operator until it is stopped or loses its lease.
-pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Result<()> {
+pub async fn run(
+    config: OperatorConfig,
+    log: Option<LogHandle>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     hypershift_releaseinfo::install_crypto_provider();
     let client = hypershift_support::client::client(
         config.kubeconfig.as_deref(),
@@ -70,7 +75,10 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
 
     let identity = format!("{}-{}", hostname(), std::process::id());
     if !config.leader_elect {
-        return operate(config, client, identity, metrics, ready).await;
+        return tokio::select! {
+            result = operate(config, client, identity, metrics, ready) => result,
+            () = stopped(stop) => Ok(()),
+        };
     }
     let elector = LeaderElector::new(
         client.clone(),
@@ -85,11 +93,20 @@ pub async fn run(config: OperatorConfig, log: Option<LogHandle>) -> anyhow::Resu
     info!(identity, "waiting for leadership");
     // Held for the whole run: it renews the lease from the moment it is acquired, so start-up
     // (discovery, the first read of the mirrors) is covered, and losing it stops start-up too.
-    let mut leadership = elector.acquire().await;
+    let mut leadership = tokio::select! {
+        l = elector.acquire() => l,
+        () = stopped(stop.clone()) => return Ok(()),
+    };
     info!(identity, "leading");
     tokio::select! {
         biased;
         lost = leadership.lost() => Err(anyhow::Error::new(lost).context("stopping: leadership lost")),
+        // SIGTERM (a rollout, a drain): hand the lease over at once, so a standby or the new pod
+        // leads now rather than when the lease expires.
+        () = stopped(stop) => {
+            leadership.release().await.context("releasing the leader lease")?;
+            Ok(())
+        }
         result = operate(config, client, identity, metrics, ready) => {
             leadership.release().await.context("releasing the leader lease")?;
             result

@@ -24,8 +24,8 @@ async fn main() -> ExitCode {
         Err(e) => return BINARY.fail(&e),
     };
     BINARY
-        .serve(&config.log, &config, |log| {
-            hypershift_operator::run(operator, Some(log))
+        .serve_graceful(&config.log, &config, |log, stop| {
+            hypershift_operator::run(operator, Some(log), stop)
         })
         .await
 }

@@ -516,6 +516,56 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
     drop(standby);
 }
 
+/// A lease far longer than [`WITHIN`]: a standby can lead within it only if the leader released
+/// the lease.
+const LONG_LEASE: &[&str] = &[
+    "--leader-elect-lease-seconds=300",
+    "--leader-elect-renew-deadline-seconds=200",
+    "--leader-elect-retry-period-seconds=1",
+];
+
+/// SIGTERM (a rollout replacing the pod, a drain) makes the leader hand its lease over before it
+/// exits 0, so the standby leads at once instead of after the lease expires (upstream's
+/// `LeaderElectionReleaseOnCancel`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_by_sigterm_hands_its_lease_over_at_once() {
+    let mut env = Env::with_release_mirror().await;
+    env.start_operator(LONG_LEASE);
+    let leader = format!("-{}\"", env.operator.as_ref().unwrap().pid());
+    env.eventually("the first operator to lead", WITHIN, || async {
+        line_with(&env.operator_log(), &["leading identity=", &leader])
+    })
+    .await;
+    let standby = Env::standby(&env, LONG_LEASE);
+    let standby_id = format!("-{}\"", standby.pid());
+    env.eventually("the standby to wait", WITHIN, || async {
+        line_with(&env.operator_log(), &["waiting for leadership", &standby_id])
+    })
+    .await;
+    let status = env.operator.as_mut().unwrap().terminate().unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the leader did not exit 0 on SIGTERM: {status:?}\n{}",
+        env.operator_log()
+    );
+    assert!(
+        line_with(&env.operator_log(), &["released the lease"]).is_some(),
+        "{}",
+        env.operator_log()
+    );
+    env.eventually(
+        "the standby to lead long before the lease expires",
+        WITHIN,
+        || async { line_with(&env.operator_log(), &["leading identity=", &standby_id]) },
+    )
+    .await;
+    // The new leader does the work.
+    env.apply_yaml(&env.hosted_cluster_yaml("example", &env.release.source_reference()))
+        .await;
+    ready(&env, "example").await;
+    drop(standby);
+}
+
 /// A 6 s lease, renew deadline 4 s, retry 1 s: a stalled leader steps down 2 s before a standby
 /// may take over.
 const SHORT_LEASE: &[&str] = &[

@@ -133,6 +133,11 @@ impl Binary {
     }
 }
 
+/// Resolves once [`Binary::serve_graceful`]'s receiver says stop (or its sender is gone).
+pub async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// How long graceful work gets after the stop signal.
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 

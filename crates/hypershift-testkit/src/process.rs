@@ -122,6 +122,26 @@ impl BinaryProcess {
         self.child.id()
     }
 
+    /// Sends SIGTERM (what a kubelet sends to stop a pod) and waits up to 30 s for it to exit;
+    /// how it ended, or `None` if it is still running.
+    ///
+    /// # Errors
+    /// When `kill` cannot be run.
+    pub fn terminate(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("running kill -TERM")?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(None)
+    }
+
     /// Whether it still runs.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()
