@@ -50,6 +50,16 @@ fn ok(out: &Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The registry refused a skopeo request for want of (the right) credentials.
+fn assert_refused(out: &Output) {
+    let refusal = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        !out.status.success()
+            && (refusal.contains("unauthorized") || refusal.contains("authentication required")),
+        "{refusal}"
+    );
+}
+
 fn image_present() {
     let out = tool("podman").args(["image", "exists", IMAGE]).output().unwrap();
     assert!(
@@ -185,12 +195,7 @@ fn pushed_with_credentials_and_ca_it_keeps_its_digest() {
         ))
         .output()
         .unwrap();
-    let refusal = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(
-        !out.status.success()
-            && (refusal.contains("unauthorized") || refusal.contains("authentication required")),
-        "{refusal}"
-    );
+    assert_refused(&out);
 }
 
 /// Port isolation for pods as containers (`devcluster::runner::netns`): two stand-in containers
@@ -331,12 +336,7 @@ async fn the_registry_runs_as_a_container_through_testcontainers_with_tls_and_au
         .arg(&reference)
         .output()
         .unwrap();
-    let refusal = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(
-        !out.status.success()
-            && (refusal.contains("unauthorized") || refusal.contains("authentication required")),
-        "{refusal}"
-    );
+    assert_refused(&out);
     // Dropped: the container is removed.
     drop(registry);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -64,6 +64,24 @@ impl TestRegistry {
         Self::start_signed_by(std::sync::Arc::clone(&self.ca))
     }
 
+    fn running(
+        host: String,
+        ca: std::sync::Arc<TestCa>,
+        (username, password): (String, String),
+        dir: PathBuf,
+        server: Server,
+    ) -> Self {
+        Self {
+            host,
+            ca_pem: ca.ca_pem.clone(),
+            ca,
+            username,
+            password,
+            dir,
+            server,
+        }
+    }
+
     /// A fresh directory with the serving key pair `ca` signs, the htpasswd file and the storage
     /// directory; the credentials.
     fn prepare(ca: &TestCa) -> (PathBuf, String, String) {
@@ -101,15 +119,7 @@ impl TestRegistry {
                 .spawn()
                 .expect("start docker-registry");
             if wait_ready(&host, &mut child) {
-                return Self {
-                    host,
-                    ca_pem: ca.ca_pem.clone(),
-                    ca,
-                    username,
-                    password,
-                    dir,
-                    server: Server::Process(child),
-                };
+                return Self::running(host, ca, (username, password), dir, Server::Process(child));
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -184,15 +194,13 @@ impl TestRegistry {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(Self {
+        Ok(Self::running(
             host,
-            ca_pem: ca.ca_pem.clone(),
             ca,
-            username,
-            password,
+            (username, password),
             dir,
-            server: Server::Container(Box::new(container)),
-        })
+            Server::Container(Box::new(container)),
+        ))
     }
 
     /// The container's id, when it runs as one.
