@@ -93,14 +93,14 @@ fn standin_line(component: &str, container: &Container) -> String {
 /// The release, the management cluster with its IDMS, and the control-plane-operator as the
 /// hypershift-operator leaves them.
 struct ControlPlane {
+    /// Its registries.conf, following the cluster's mirror sets (stopped before the cluster).
+    _node_config: NodeConfig,
     release: SyntheticRelease,
     registry: TestRegistry,
     cluster: DevCluster,
     dir: tempfile::TempDir,
     /// The management node the kubelet runs pods on.
     node: Podman,
-    /// Its registries.conf, following the cluster's mirror sets.
-    _node_config: NodeConfig,
     /// The control-plane-operator as a process (without the kubelet; with it, it is a pod).
     _operator: Option<BinaryProcess>,
 }

@@ -210,16 +210,21 @@ impl NodeConfig {
         use kube::runtime::{WatchStreamExt as _, watcher};
         write_atomically(&path, &node_registries_conf(&client).await?)?;
         let cfg = watcher::Config::default;
+        // Backed off: once the API server is gone (a test's cluster stopped first), an unbacked
+        // watcher retries in a loop that never yields, and the runtime cannot shut down.
         let changes = futures::stream::select_all([
             watcher(Api::<ImageDigestMirrorSet>::all(client.clone()), cfg())
+                .default_backoff()
                 .touched_objects()
                 .map(|_| ())
                 .boxed(),
             watcher(Api::<ImageTagMirrorSet>::all(client.clone()), cfg())
+                .default_backoff()
                 .touched_objects()
                 .map(|_| ())
                 .boxed(),
             watcher(Api::<ImageContentSourcePolicy>::all(client.clone()), cfg())
+                .default_backoff()
                 .touched_objects()
                 .map(|_| ())
                 .boxed(),
